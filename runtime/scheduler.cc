@@ -1,0 +1,271 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "runtime/internal/futex.h"
+
+namespace engram {
+
+struct alignas(64) Scheduler::Worker {
+  Worker(Scheduler* s, int i)
+      : owner(s),
+        index(i),
+        rng(0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i + 1)),
+        consumer(s->global_),
+        producer(s->global_) {}
+
+  Scheduler* const owner;
+  const int index;
+  WorkStealingDeque<Schedulable*> deque;
+  // Owner only: the unit to run next (hand-off), and how many hand-offs ran
+  // in a row.
+  Schedulable* handoff = nullptr;
+  int handoff_chain = 0;
+  uint32_t tick = 0;
+  uint64_t rng;
+  moodycamel::ConsumerToken consumer;
+  moodycamel::ProducerToken producer;
+  // Futex word. Writers: WakeOne()/Shutdown() store 1 with release after
+  // taking the worker off the parked list; the owner resets it to 0 under
+  // park_mu_ before parking.
+  std::atomic<uint32_t> wake{0};
+  // Counters. Writer: the owner (relaxed); readers: stats().
+  std::atomic<uint64_t> turns{0};
+  std::atomic<uint64_t> steals{0};
+  std::atomic<uint64_t> parks{0};
+  std::atomic<uint64_t> wakes{0};
+  std::thread thread;
+};
+
+namespace {
+
+thread_local Scheduler::Worker* tls_worker = nullptr;
+
+inline void Bump(std::atomic<uint64_t>& c) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Scheduler::Scheduler(Options options) : options_([&] {
+  Options o = options;
+  if (o.threads <= 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
+  o.budget = std::max(1, o.budget);
+  o.max_handoff_chain = std::max(1, o.max_handoff_chain);
+  return o;
+}()) {
+  workers_.reserve(options_.threads);
+  for (int i = 0; i < options_.threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(this, i));
+  }
+  for (auto& w : workers_) {
+    Worker* raw = w.get();
+    raw->thread = std::thread([this, raw] { WorkerLoop(*raw); });
+  }
+}
+
+Scheduler::~Scheduler() { Shutdown(); }
+
+int Scheduler::CurrentWorkerIndex() noexcept {
+  return tls_worker ? tls_worker->index : -1;
+}
+
+void Scheduler::Schedule(Schedulable* unit) noexcept {
+  Worker* w = tls_worker;
+  if (w != nullptr && w->owner == this) {
+    // Hand-off: run `unit` next on this worker; the unit it displaces becomes
+    // stealable.
+    Schedulable* displaced = std::exchange(w->handoff, unit);
+    if (displaced != nullptr) {
+      w->deque.Push(displaced);
+      NotifyWork();
+    }
+    return;
+  }
+  if (stopping_.load(std::memory_order_acquire)) return;
+  global_.enqueue(unit);
+  NotifyWork();
+}
+
+void Scheduler::NotifyWork() noexcept {
+  // Pairs with the seq_cst increment of parked_ in Park(): either we see
+  // the parker, or the parker's re-check sees our work.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (parked_.load(std::memory_order_seq_cst) == 0) return;
+  if (searching_.load(std::memory_order_seq_cst) != 0) return;
+  WakeOne();
+}
+
+void Scheduler::WakeOne() noexcept {
+  absl::MutexLock lock(&park_mu_);
+  if (parked_list_.empty()) return;
+  Worker* w = parked_list_.back();
+  parked_list_.pop_back();
+  parked_.fetch_sub(1, std::memory_order_seq_cst);
+  // The woken worker starts out searching; counting it now stops other
+  // producers from waking a second worker for the same work.
+  searching_.fetch_add(1, std::memory_order_seq_cst);
+  Bump(w->wakes);
+  w->wake.store(1, std::memory_order_release);
+  internal::FutexWake(&w->wake, 1);
+}
+
+bool Scheduler::AnyQueuedWork() const noexcept {
+  if (global_.size_approx() > 0) return true;
+  for (const auto& w : workers_) {
+    if (w->deque.SizeApprox() > 0) return true;
+  }
+  return false;
+}
+
+Schedulable* Scheduler::StealFromOthers(Worker& w) noexcept {
+  const size_t n = workers_.size();
+  if (n < 2) return nullptr;
+  w.rng ^= w.rng << 13;
+  w.rng ^= w.rng >> 7;
+  w.rng ^= w.rng << 17;
+  const size_t start = w.rng % n;
+  for (size_t k = 0; k < n; ++k) {
+    Worker& victim = *workers_[(start + k) % n];
+    if (&victim == &w) continue;
+    if (Schedulable* s = victim.deque.Steal()) {
+      Bump(w.steals);
+      return s;
+    }
+  }
+  return nullptr;
+}
+
+Schedulable* Scheduler::FindOtherWork(Worker& w) noexcept {
+  Schedulable* s = nullptr;
+  if (global_.try_dequeue(w.consumer, s)) return s;
+  return StealFromOthers(w);
+}
+
+Schedulable* Scheduler::FindWork(Worker& w) noexcept {
+  Schedulable* s = nullptr;
+  if (++w.tick % 61 == 0 && global_.try_dequeue(w.consumer, s)) {
+    w.handoff_chain = 0;
+    return s;
+  }
+  if (w.handoff != nullptr && w.handoff_chain < options_.max_handoff_chain) {
+    ++w.handoff_chain;
+    return std::exchange(w.handoff, nullptr);
+  }
+  w.handoff_chain = 0;
+  if ((s = w.deque.Pop()) != nullptr) return s;
+  if (w.handoff != nullptr) return std::exchange(w.handoff, nullptr);
+  return FindOtherWork(w);
+}
+
+Schedulable* Scheduler::Park(Worker& w) {
+  {
+    absl::MutexLock lock(&park_mu_);
+    if (stopping_.load(std::memory_order_acquire)) return nullptr;
+    w.wake.store(0, std::memory_order_relaxed);
+    parked_list_.push_back(&w);
+    parked_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  if (AnyQueuedWork()) {
+    absl::MutexLock lock(&park_mu_);
+    auto it = std::find(parked_list_.begin(), parked_list_.end(), &w);
+    if (it != parked_list_.end()) {
+      parked_list_.erase(it);
+      parked_.fetch_sub(1, std::memory_order_seq_cst);
+      // Back to searching, as if woken.
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+      return nullptr;
+    }
+    // Somebody woke us already; fall through and consume the wake.
+  }
+  Bump(w.parks);
+  while (w.wake.load(std::memory_order_acquire) == 0) {
+    internal::FutexWait(&w.wake, 0);
+  }
+  return nullptr;
+}
+
+void Scheduler::WorkerLoop(Worker& w) {
+  tls_worker = &w;
+  // Whether this worker is counted in searching_.
+  bool searching = false;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    Schedulable* s = FindWork(w);
+    if (s == nullptr) {
+      if (!searching) {
+        searching_.fetch_add(1, std::memory_order_seq_cst);
+        searching = true;
+      }
+      for (int i = 0; s == nullptr && i < options_.spin_rounds; ++i) {
+        if (i < options_.spin_rounds / 2) {
+          for (int k = 0; k < 32; ++k) internal::CpuRelax();
+        } else {
+          std::this_thread::yield();
+        }
+        s = FindWork(w);
+      }
+    }
+    if (searching) {
+      searching = false;
+      const int before = searching_.fetch_sub(1, std::memory_order_seq_cst);
+      if (s == nullptr) {
+        Park(w);  // returns counted as searching again (woken or re-check)
+        searching = true;
+        continue;
+      }
+      // The last searcher found work: there may be more, so make sure
+      // someone else looks.
+      if (before == 1) NotifyWork();
+    }
+    for (;;) {
+      Bump(w.turns);
+      if (s->RunTurn(options_.budget) != TurnResult::kYield) break;
+      // Used its budget with work left. Run it again at once only if
+      // nothing else is waiting anywhere; otherwise queue it behind the rest.
+      if (w.handoff == nullptr && w.deque.SizeApprox() == 0 &&
+          global_.size_approx() == 0) {
+        continue;
+      }
+      global_.enqueue(w.producer, s);
+      NotifyWork();
+      break;
+    }
+  }
+  if (searching) searching_.fetch_sub(1, std::memory_order_seq_cst);
+  tls_worker = nullptr;
+}
+
+void Scheduler::Shutdown() {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) {
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+    return;
+  }
+  {
+    absl::MutexLock lock(&park_mu_);
+    for (Worker* w : parked_list_) {
+      w->wake.store(1, std::memory_order_release);
+      internal::FutexWake(&w->wake, 1);
+    }
+    parked_list_.clear();
+    parked_.store(0, std::memory_order_seq_cst);
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+Scheduler::Stats Scheduler::stats() const {
+  Stats s;
+  for (const auto& w : workers_) {
+    s.turns += w->turns.load(std::memory_order_relaxed);
+    s.steals += w->steals.load(std::memory_order_relaxed);
+    s.parks += w->parks.load(std::memory_order_relaxed);
+    s.wakes += w->wakes.load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+}  // namespace engram
