@@ -79,7 +79,7 @@ ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions option
   cell->mailbox_.StartScheduled();
   ActorRef ref = cell->self();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     cell->live_next_ = live_head_;
     if (live_head_ != nullptr) live_head_->live_prev_ = cell;
     live_head_ = cell;
@@ -105,9 +105,10 @@ ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions option
 ActorSystem::Unlinked ActorSystem::Unlink(internal::ActorCell* cell,
                                           const absl::Status& reason) {
   Unlinked out;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   cell->terminated_ = true;
   cell->final_reason_ = reason;
+  stopped_cv_.SignalAll();
   if (cell->live_prev_ != nullptr) {
     cell->live_prev_->live_next_ = cell->live_next_;
   } else {
@@ -140,7 +141,7 @@ ActorSystem::Unlinked ActorSystem::Unlink(internal::ActorCell* cell,
 
 std::vector<ActorRef> ActorSystem::ChildrenOf(internal::ActorCell* cell) {
   std::vector<ActorRef> children;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (internal::ActorCell* c = cell->first_child_; c != nullptr; c = c->next_sibling_) {
     children.push_back(c->self());
   }
@@ -152,7 +153,7 @@ void ActorSystem::AddWatcher(internal::ActorCell* target,
   ActorRef target_ref;
   absl::Status reason;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (target != nullptr && !target->terminated_) {
       if (!target->watchers_) {
         target->watchers_ = std::make_unique<std::vector<ActorRef>>();
@@ -176,7 +177,7 @@ void ActorSystem::AddWatcher(internal::ActorCell* target,
 void ActorSystem::RemoveWatcher(internal::ActorCell* target,
                                 internal::ActorCell* watcher) {
   if (target == nullptr) return;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!target->watchers_) return;
   auto& w = *target->watchers_;
   w.erase(std::remove_if(w.begin(), w.end(),
@@ -187,18 +188,18 @@ void ActorSystem::RemoveWatcher(internal::ActorCell* target,
 bool ActorSystem::AwaitStopped(const ActorRef& ref, absl::Duration timeout) {
   internal::ActorCell* cell = ref.cell();
   if (cell == nullptr) return true;
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(
-      absl::Condition(
-          +[](internal::ActorCell* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return c->terminated_;
-          },
-          cell),
-      timeout);
+  const absl::Time deadline = timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + timeout;
+  MutexLock lock(&mu_);
+  while (!cell->terminated_) {
+    if (stopped_cv_.WaitWithDeadline(&mu_, deadline)) return cell->terminated_;
+  }
+  return true;
 }
 
 size_t ActorSystem::live_actors() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return live_count_;
 }
 
@@ -240,19 +241,19 @@ void ActorSystem::RecordUndelivered(const internal::ActorCell* cell,
   if (!has_dead_letter_hook_.load(std::memory_order_acquire)) return;
   DeadLetter letter{cell ? cell->name() : std::string("<empty ref>"), type, outcome,
                     reason};
-  absl::MutexLock lock(&hook_mu_);
+  MutexLock lock(&hook_mu_);
   if (dead_letter_hook_) dead_letter_hook_(letter);
 }
 
 void ActorSystem::RecordUnhandledFailure(const ActorRef& actor,
                                          const absl::Status& reason) {
   unhandled_failures_.fetch_add(1, std::memory_order_relaxed);
-  absl::MutexLock lock(&hook_mu_);
+  MutexLock lock(&hook_mu_);
   if (failure_hook_) failure_hook_(actor, reason);
 }
 
 void ActorSystem::SetDeadLetterHook(absl::AnyInvocable<void(const DeadLetter&)> hook) {
-  absl::MutexLock lock(&hook_mu_);
+  MutexLock lock(&hook_mu_);
   dead_letter_hook_ = std::move(hook);
   has_dead_letter_hook_.store(static_cast<bool>(dead_letter_hook_),
                               std::memory_order_release);
@@ -260,7 +261,7 @@ void ActorSystem::SetDeadLetterHook(absl::AnyInvocable<void(const DeadLetter&)> 
 
 void ActorSystem::SetFailureHook(
     absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> hook) {
-  absl::MutexLock lock(&hook_mu_);
+  MutexLock lock(&hook_mu_);
   failure_hook_ = std::move(hook);
 }
 
@@ -270,7 +271,7 @@ void ActorSystem::Shutdown() {
   if (scheduler_) scheduler_->Shutdown();
   std::vector<std::unique_ptr<DedicatedThreadExecutor>> dedicated;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     dedicated.swap(dedicated_);
   }
   for (auto& d : dedicated) d->Shutdown();
@@ -279,7 +280,7 @@ void ActorSystem::Shutdown() {
   for (;;) {
     ActorRef next;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (live_head_ == nullptr) break;
       next = live_head_->self();
     }

@@ -12,7 +12,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "actors/actor.h"
 #include "actors/actor_ref.h"
@@ -167,13 +167,14 @@ class ActorSystem {
 
   // The registry: live cells (intrusive list), the supervision tree links
   // and watcher lists inside the cells.
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar stopped_cv_;  // signalled whenever an actor is unlinked
   internal::ActorCell* live_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   size_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<DedicatedThreadExecutor>> dedicated_
       ABSL_GUARDED_BY(mu_);
 
-  absl::Mutex hook_mu_;
+  Mutex hook_mu_;
   absl::AnyInvocable<void(const DeadLetter&)> dead_letter_hook_
       ABSL_GUARDED_BY(hook_mu_);
   absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> failure_hook_

@@ -6,11 +6,12 @@ bool AskState::Complete(std::unique_ptr<Envelope> value, absl::Status status) {
   TimerService* timers;
   TimerId timer;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (done_) return false;
     done_ = true;
     value_ = std::move(value);
     status_ = std::move(status);
+    cv_.SignalAll();
     timers = timers_;
     timer = timer_;
   }
@@ -20,7 +21,7 @@ bool AskState::Complete(std::unique_ptr<Envelope> value, absl::Status status) {
 
 void AskState::set_timer(TimerService* timers, TimerId id) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!done_) {
       timers_ = timers;
       timer_ = id;
@@ -31,18 +32,24 @@ void AskState::set_timer(TimerService* timers, TimerId id) {
 }
 
 bool AskState::ready() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return done_;
 }
 
 bool AskState::WaitFor(absl::Duration timeout) const {
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+  const absl::Time deadline = timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + timeout;
+  MutexLock lock(&mu_);
+  while (!done_) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) return done_;
+  }
+  return true;
 }
 
 std::pair<std::unique_ptr<Envelope>, absl::Status> AskState::Take() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&done_));
+  MutexLock lock(&mu_);
+  while (!done_) cv_.Wait(&mu_);
   return {std::move(value_), std::move(status_)};
 }
 

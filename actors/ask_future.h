@@ -7,7 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "actors/envelope.h"
 #include "runtime/timer_service.h"
@@ -34,7 +34,8 @@ class AskState {
   void set_timer(TimerService* timers, TimerId id);
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  mutable CondVar cv_;  // signalled on completion
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Envelope> value_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);

@@ -8,20 +8,20 @@ namespace engram {
 DeterministicScheduler::DeterministicScheduler(absl::Time start) : now_(start) {}
 
 void DeterministicScheduler::Schedule(Schedulable* unit) noexcept {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   runnable_.push_back(unit);
 }
 
 bool DeterministicScheduler::RunOne() {
   Schedulable* unit;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (runnable_.empty()) return false;
     unit = runnable_.front();
     runnable_.pop_front();
   }
   if (unit->RunTurn(1) == TurnResult::kYield) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     runnable_.push_back(unit);
   }
   return true;
@@ -36,14 +36,14 @@ size_t DeterministicScheduler::RunUntilIdle(size_t limit) {
 size_t DeterministicScheduler::Advance(absl::Duration d) {
   absl::Time target;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     target = now_ + d;
   }
   size_t fired = 0;
   for (;;) {
     internal::TimerQueue::Callback fn;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       const absl::Time next = timers_.NextDeadline();
       if (next > target) break;
       now_ = std::max(now_, next);
@@ -55,35 +55,35 @@ size_t DeterministicScheduler::Advance(absl::Duration d) {
     ++fired;
     RunUntilIdle();
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   now_ = std::max(now_, target);
   return fired;
 }
 
 size_t DeterministicScheduler::runnable() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return runnable_.size();
 }
 
 size_t DeterministicScheduler::pending_timers() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return timers_.size();
 }
 
 TimerId DeterministicScheduler::Schedule(absl::Duration delay,
                                          absl::Duration period,
                                          absl::AnyInvocable<void()> fn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return timers_.Add(now_ + delay, period, std::move(fn));
 }
 
 bool DeterministicScheduler::Cancel(TimerId id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return timers_.Cancel(id);
 }
 
 absl::Time DeterministicScheduler::Now() const noexcept {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return now_;
 }
 

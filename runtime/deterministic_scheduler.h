@@ -5,7 +5,7 @@
 #include <deque>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "runtime/clock.h"
 #include "runtime/executor.h"
 #include "runtime/internal/timer_queue.h"
@@ -65,7 +65,7 @@ class DeterministicScheduler final : public Executor,
   absl::Time Now() const noexcept override;
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::deque<Schedulable*> runnable_ ABSL_GUARDED_BY(mu_);
   internal::TimerQueue timers_ ABSL_GUARDED_BY(mu_);
   absl::Time now_ ABSL_GUARDED_BY(mu_);

@@ -90,15 +90,20 @@ void Scheduler::Schedule(Schedulable* unit) noexcept {
 
 void Scheduler::NotifyWork() noexcept {
   // Pairs with the seq_cst increment of parked_ in Park(): either we see
-  // the parker, or the parker's re-check sees our work.
+  // the parker, or the parker's re-check sees our work. ThreadSanitizer
+  // does not model fences, so its build uses the equivalent seq_cst RMW.
+#ifdef ENGRAM_TSAN
+  if (parked_.fetch_add(0, std::memory_order_seq_cst) == 0) return;
+#else
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (parked_.load(std::memory_order_seq_cst) == 0) return;
+#endif
   if (searching_.load(std::memory_order_seq_cst) != 0) return;
   WakeOne();
 }
 
 void Scheduler::WakeOne() noexcept {
-  absl::MutexLock lock(&park_mu_);
+  MutexLock lock(&park_mu_);
   if (parked_list_.empty()) return;
   Worker* w = parked_list_.back();
   parked_list_.pop_back();
@@ -161,14 +166,14 @@ Schedulable* Scheduler::FindWork(Worker& w) noexcept {
 
 Schedulable* Scheduler::Park(Worker& w) {
   {
-    absl::MutexLock lock(&park_mu_);
+    MutexLock lock(&park_mu_);
     if (stopping_.load(std::memory_order_acquire)) return nullptr;
     w.wake.store(0, std::memory_order_relaxed);
     parked_list_.push_back(&w);
     parked_.fetch_add(1, std::memory_order_seq_cst);
   }
   if (AnyQueuedWork()) {
-    absl::MutexLock lock(&park_mu_);
+    MutexLock lock(&park_mu_);
     auto it = std::find(parked_list_.begin(), parked_list_.end(), &w);
     if (it != parked_list_.end()) {
       parked_list_.erase(it);
@@ -244,7 +249,7 @@ void Scheduler::Shutdown() {
     return;
   }
   {
-    absl::MutexLock lock(&park_mu_);
+    MutexLock lock(&park_mu_);
     for (Worker* w : parked_list_) {
       w->wake.store(1, std::memory_order_release);
       internal::FutexWake(&w->wake, 1);

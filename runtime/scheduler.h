@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "concurrentqueue/concurrentqueue.h"
 #include "runtime/executor.h"
 #include "runtime/work_stealing_deque.h"
@@ -113,7 +113,7 @@ class Scheduler final : public Executor {
   // Writer: Shutdown(). Read by workers each round; release/acquire.
   std::atomic<bool> stopping_{false};
 
-  absl::Mutex park_mu_;
+  Mutex park_mu_;
   std::vector<Worker*> parked_list_ ABSL_GUARDED_BY(park_mu_);
 };
 

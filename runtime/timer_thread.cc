@@ -10,36 +10,37 @@ TimerThread::~TimerThread() { Shutdown(); }
 
 void TimerThread::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
+    cv_.Signal();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 TimerId TimerThread::Schedule(absl::Duration delay, absl::Duration period,
                               absl::AnyInvocable<void()> fn) {
-  absl::MutexLock lock(&mu_);
-  // The loop re-reads the earliest deadline whenever mu_ is released, so a
-  // timer earlier than the one it sleeps for wakes it (Await's condition).
-  return queue_.Add(absl::Now() + delay, period, std::move(fn));
+  MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + delay;
+  // Wake the loop if this timer is due before the one it sleeps for.
+  if (deadline < queue_.NextDeadline()) cv_.Signal();
+  return queue_.Add(deadline, period, std::move(fn));
 }
 
 bool TimerThread::Cancel(TimerId id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queue_.Cancel(id);
 }
 
 void TimerThread::Loop() {
-  absl::MutexLock lock(&mu_);
+  mu_.Lock();
   while (!stop_) {
+    // Sleep until the earliest deadline, a new earlier timer, or shutdown
+    // (both signal cv_); spurious wake-ups just go round again.
     const absl::Time deadline = queue_.NextDeadline();
-    // Sleep until the deadline, a new earlier timer, or shutdown. The
-    // condition is re-evaluated each time mu_ is released by a writer.
-    auto wake = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stop_ || queue_.NextDeadline() < deadline;
-    };
-    mu_.AwaitWithDeadline(absl::Condition(&wake), deadline);
-    if (stop_) break;
+    if (absl::Now() < deadline) {
+      cv_.WaitWithDeadline(&mu_, deadline);
+      continue;
+    }
     auto due = queue_.TakeDue(absl::Now());
     if (due.empty()) continue;
     mu_.Unlock();
@@ -47,6 +48,7 @@ void TimerThread::Loop() {
     due.clear();  // destroy captured state outside the lock, too
     mu_.Lock();
   }
+  mu_.Unlock();
 }
 
 }  // namespace engram

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/timer_service.h"
 
@@ -33,7 +33,8 @@ class TimerThread final : public TimerService {
  private:
   void Loop();
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;  // signalled on a new earliest deadline and on shutdown
   internal::TimerQueue queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

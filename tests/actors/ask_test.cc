@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/blocking_counter.h"
+#include <latch>
 #include "actors/actor_system.h"
 
 namespace engram {
@@ -122,7 +122,7 @@ class Requester : public Actor {
   };
   Requester(ActorRef target, std::shared_ptr<std::atomic<int>> replies,
             std::shared_ptr<std::atomic<int>> timeouts,
-            std::shared_ptr<absl::BlockingCounter> done)
+            std::shared_ptr<std::latch> done)
       : target_(target), replies_(replies), timeouts_(timeouts), done_(done) {
     Handle([this](const Go& go) {
       for (int i = 0; i < go.n; ++i) {
@@ -132,7 +132,7 @@ class Requester : public Actor {
           } else if (r.status().code() == absl::StatusCode::kDeadlineExceeded) {
             timeouts_->fetch_add(1);
           }  // anything else is counted by neither, and fails the sum
-          done_->DecrementCount();
+          done_->count_down();
         });
       }
     });
@@ -141,7 +141,7 @@ class Requester : public Actor {
  private:
   ActorRef target_;
   std::shared_ptr<std::atomic<int>> replies_, timeouts_;
-  std::shared_ptr<absl::BlockingCounter> done_;
+  std::shared_ptr<std::latch> done_;
 };
 
 TEST_CASE("a request racing its timeout gets exactly one outcome",
@@ -150,14 +150,14 @@ TEST_CASE("a request racing its timeout gets exactly one outcome",
   constexpr int kRequests = 20'000;
   auto replies = std::make_shared<std::atomic<int>>(0);
   auto timeouts = std::make_shared<std::atomic<int>>(0);
-  auto done = std::make_shared<absl::BlockingCounter>(kRequests);
+  auto done = std::make_shared<std::latch>(kRequests);
   ActorRef target = system.Spawn<Counter>();
   ActorRef req = system.Spawn<Requester>(target, replies, timeouts, done);
   // Timeouts of a few microseconds: some replies win, some timeouts do.
   for (int i = 0; i < 20; ++i) {
     req.Send(Requester::Go{kRequests / 20, absl::Microseconds(i * 5)});
   }
-  done->Wait();
+  done->wait();
   // Give any duplicate outcome time to show up before counting.
   absl::SleepFor(absl::Milliseconds(50));
   REQUIRE(replies->load() + timeouts->load() == kRequests);

@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "actors/actor_system.h"
 
 namespace engram {

@@ -7,8 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "absl/synchronization/blocking_counter.h"
-#include "absl/synchronization/mutex.h"
+#include <latch>
+#include "base/mutex.h"
 #include "actors/actor_system.h"
 
 namespace engram {
@@ -31,7 +31,7 @@ struct Step {};
 // Checks, per sender, that sequence numbers arrive as 0, 1, 2, ...: any
 // reordering, loss or duplicate shows as a gap or a repeat.
 struct Tally {
-  absl::Mutex mu;
+  engram::Mutex mu;
   int64_t received = 0;
   int64_t violations = 0;
 };
@@ -39,16 +39,16 @@ struct Tally {
 class OrderChecker : public Actor {
  public:
   OrderChecker(int senders, std::shared_ptr<Tally> tally,
-               std::shared_ptr<absl::BlockingCounter> done, int64_t expect)
+               std::shared_ptr<std::latch> done, int64_t expect)
       : next_(senders, 0), tally_(tally), done_(done), expect_(expect) {
     Handle([this](const Seq& s) {
       if (s.n != next_[s.sender]) ++violations_;
       next_[s.sender] = s.n + 1;
       if (++received_ == expect_) {
-        absl::MutexLock lock(&tally_->mu);
+        engram::MutexLock lock(&tally_->mu);
         tally_->received += received_;
         tally_->violations += violations_;
-        done_->DecrementCount();
+        done_->count_down();
       }
     });
   }
@@ -56,7 +56,7 @@ class OrderChecker : public Actor {
  private:
   std::vector<int64_t> next_;
   std::shared_ptr<Tally> tally_;
-  std::shared_ptr<absl::BlockingCounter> done_;
+  std::shared_ptr<std::latch> done_;
   int64_t expect_;
   int64_t received_ = 0;
   int64_t violations_ = 0;
@@ -95,7 +95,7 @@ TEST_CASE("messages from one sender arrive in send order when the sender migrate
   ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2, .budget = 1}});
   constexpr int kSenders = 4, kReceivers = 2;
   auto tally = std::make_shared<Tally>();
-  auto done = std::make_shared<absl::BlockingCounter>(kReceivers);
+  auto done = std::make_shared<std::latch>(kReceivers);
   auto migrations = std::make_shared<std::atomic<int>>(0);
   std::vector<ActorRef> receivers;
   for (int r = 0; r < kReceivers; ++r) {
@@ -108,7 +108,7 @@ TEST_CASE("messages from one sender arrive in send order when the sender migrate
                                                     migrations));
   }
   for (auto& s : senders) s.Send(Step{});
-  done->Wait();
+  done->wait();
   REQUIRE(tally->violations == 0);
   REQUIRE(tally->received == int64_t{kReceivers} * kSenders * kMigrationSteps);
   // The guarantee was exercised: senders really moved between workers.
@@ -122,7 +122,7 @@ TEST_CASE("messages from plain threads arrive in each thread's send order",
   constexpr int kThreads = 4;
   constexpr int64_t kEach = kMigrationSteps;
   auto tally = std::make_shared<Tally>();
-  auto done = std::make_shared<absl::BlockingCounter>(1);
+  auto done = std::make_shared<std::latch>(1);
   ActorRef checker =
       system.Spawn<OrderChecker>(kThreads, tally, done, kThreads * kEach);
   std::vector<std::thread> threads;
@@ -132,7 +132,7 @@ TEST_CASE("messages from plain threads arrive in each thread's send order",
     });
   }
   for (auto& t : threads) t.join();
-  done->Wait();
+  done->wait();
   REQUIRE(tally->violations == 0);
   REQUIRE(tally->received == kThreads * kEach);
 }
@@ -164,7 +164,7 @@ TEST_CASE("no message is lost or duplicated across many senders and receivers",
   constexpr int kSenders = 16, kReceivers = 8;
   const int64_t per_pair = kStressMessages / (kSenders * kReceivers);
   auto tally = std::make_shared<Tally>();
-  auto done = std::make_shared<absl::BlockingCounter>(kReceivers);
+  auto done = std::make_shared<std::latch>(kReceivers);
   std::vector<ActorRef> receivers;
   for (int r = 0; r < kReceivers; ++r) {
     receivers.push_back(
@@ -173,7 +173,7 @@ TEST_CASE("no message is lost or duplicated across many senders and receivers",
   for (int s = 0; s < kSenders; ++s) {
     system.Spawn<BatchSender>(s, receivers, per_pair).Send(Step{});
   }
-  done->Wait();
+  done->wait();
   REQUIRE(tally->violations == 0);
   REQUIRE(tally->received == per_pair * kSenders * kReceivers);
   REQUIRE(tally->received >= kStressMessages - kSenders * kReceivers);

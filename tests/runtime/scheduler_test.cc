@@ -7,9 +7,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "absl/synchronization/blocking_counter.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include <latch>
+#include "base/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/clock.h"
 
 namespace engram {
@@ -28,12 +28,12 @@ constexpr int kTurnsPerUnit = 500;
 // when done.
 class Chain final : public Schedulable {
  public:
-  Chain(Scheduler* s, int turns, absl::BlockingCounter* done)
+  Chain(Scheduler* s, int turns, std::latch* done)
       : sched_(s), left_(turns), done_(done) {}
   TurnResult RunTurn(int) noexcept override {
     runs_.fetch_add(1, std::memory_order_relaxed);
     if (--left_ == 0) {
-      done_->DecrementCount();
+      done_->count_down();
       return TurnResult::kStopped;
     }
     sched_->Schedule(this);  // from inside a worker: hand-off path
@@ -44,20 +44,20 @@ class Chain final : public Schedulable {
  private:
   Scheduler* sched_;
   int left_;
-  absl::BlockingCounter* done_;
+  std::latch* done_;
   std::atomic<int> runs_{0};
 };
 
 TEST_CASE("every scheduled unit runs exactly the turns it asked for",
           "[runtime][scheduler][stress]") {
   Scheduler sched(Scheduler::Options{.threads = 4});
-  absl::BlockingCounter done(kUnits);
+  std::latch done(kUnits);
   std::vector<std::unique_ptr<Chain>> units;
   for (int i = 0; i < kUnits; ++i) {
     units.push_back(std::make_unique<Chain>(&sched, kTurnsPerUnit, &done));
   }
   for (auto& u : units) sched.Schedule(u.get());  // from outside: global queue
-  done.Wait();
+  done.wait();
   for (auto& u : units) REQUIRE(u->runs() == kTurnsPerUnit);
   REQUIRE(sched.stats().turns >= static_cast<uint64_t>(kUnits) * kTurnsPerUnit);
 }
@@ -71,7 +71,7 @@ class WhereAmI final : public Schedulable {
     return TurnResult::kStopped;
   }
   std::atomic<int> worker{-2};
-  absl::Notification ran;
+  engram::Notification ran;
 };
 
 // Makes `next` runnable from inside a worker, then records its own worker.
@@ -132,7 +132,7 @@ class Yielder final : public Schedulable {
     return TurnResult::kYield;
   }
   std::set<int> workers;  // only touched on the unit's own turns
-  absl::Notification done;
+  engram::Notification done;
 
  private:
   int left_;

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "runtime/deterministic_scheduler.h"
 #include "runtime/timer_thread.h"
 
@@ -65,7 +65,7 @@ TEST_CASE("a timer cancelled by an earlier timer at the same instant does not fi
 TEST_CASE("the timer thread runs delayed callbacks and skips cancelled ones",
           "[runtime][timer]") {
   TimerThread timers;
-  absl::Notification fired;
+  engram::Notification fired;
   std::atomic<bool> cancelled_ran{false};
   const TimerId cancelled = timers.Schedule(
       absl::Milliseconds(20), absl::ZeroDuration(), [&] { cancelled_ran = true; });
@@ -79,7 +79,7 @@ TEST_CASE("a periodic timer on the timer thread keeps firing until cancelled",
           "[runtime][timer]") {
   TimerThread timers;
   std::atomic<int> count{0};
-  absl::Notification three;
+  engram::Notification three;
   const TimerId id = timers.Schedule(absl::Milliseconds(1), absl::Milliseconds(1), [&] {
     if (count.fetch_add(1) + 1 == 3) three.Notify();
   });

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what is missing, then builds and runs the whole test suite three
+# times: a normal (RelWithDebInfo) build, an ASan+UBSan build and a TSan
+# build. Any test failure or sanitizer report fails the run.
+#   scripts/test.sh            all three builds
+#   scripts/test.sh normal     one of: normal, asan, tsan (several allowed)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+
+builds=("$@")
+if ((${#builds[@]} == 0)); then builds=(normal asan tsan); fi
+jobs="$(nproc)"
+
+# Sanitizer reports are fatal and go to stderr; ctest shows them on failure.
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp"
+
+run_build() {
+  local name="$1" sanitize="$2"
+  local dir="$root/build-$name"
+  echo "=== $name build ($dir) ==="
+  local start=$SECONDS
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DENGRAM_BUILD_TESTS=ON -DENGRAM_SANITIZE="$sanitize" > /dev/null
+  cmake --build "$dir" -j"$jobs"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs")
+  echo "=== $name build passed in $((SECONDS - start)) s ==="
+}
+
+for b in "${builds[@]}"; do
+  case "$b" in
+    normal) run_build normal "" ;;
+    asan) run_build asan "address;undefined" ;;
+    tsan) run_build tsan "thread" ;;
+    *) echo "test.sh: unknown build '$b' (expected normal, asan or tsan)" >&2; exit 2 ;;
+  esac
+done
+echo "test.sh: all builds passed: ${builds[*]}"
