@@ -56,7 +56,10 @@ ActorSystem::ActorSystem(ActorSystemOptions options)
 ActorSystem::ActorSystem(DeterministicScheduler& scheduler)
     : executor_(&scheduler), timers_(&scheduler), budget_(1) {}
 
-ActorSystem::~ActorSystem() { Shutdown(); }
+ActorSystem::~ActorSystem() {
+  Shutdown();
+  office_->Unref();
+}
 
 ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions options,
                                 internal::ActorFactory factory) {
@@ -223,28 +226,6 @@ std::shared_ptr<internal::AskState> ActorSystem::StartAsk(
   return state;
 }
 
-void ActorSystem::RecordUndelivered(const internal::ActorCell* cell,
-                                    const TypeTag* type, SendResult outcome,
-                                    const absl::Status& reason) {
-  switch (outcome) {
-    case SendResult::kDropped:
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case SendResult::kRejected:
-    case SendResult::kTimedOut:
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    default:
-      dead_letters_.fetch_add(1, std::memory_order_relaxed);
-      break;
-  }
-  if (!has_dead_letter_hook_.load(std::memory_order_acquire)) return;
-  DeadLetter letter{cell ? cell->name() : std::string("<empty ref>"), type, outcome,
-                    reason};
-  MutexLock lock(&hook_mu_);
-  if (dead_letter_hook_) dead_letter_hook_(letter);
-}
-
 void ActorSystem::RecordUnhandledFailure(const ActorRef& actor,
                                          const absl::Status& reason) {
   unhandled_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -253,10 +234,7 @@ void ActorSystem::RecordUnhandledFailure(const ActorRef& actor,
 }
 
 void ActorSystem::SetDeadLetterHook(absl::AnyInvocable<void(const DeadLetter&)> hook) {
-  MutexLock lock(&hook_mu_);
-  dead_letter_hook_ = std::move(hook);
-  has_dead_letter_hook_.store(static_cast<bool>(dead_letter_hook_),
-                              std::memory_order_release);
+  office_->SetHook(std::move(hook));
 }
 
 void ActorSystem::SetFailureHook(

@@ -18,6 +18,7 @@
 #include "actors/actor_ref.h"
 #include "actors/ask_future.h"
 #include "actors/dead_letter.h"
+#include "actors/internal/dead_letter_office.h"
 #include "actors/spawn_options.h"
 #include "runtime/clock.h"
 #include "runtime/dedicated_thread_executor.h"
@@ -103,9 +104,9 @@ class ActorSystem {
   void Shutdown();
 
   // Counters of messages not delivered, by outcome.
-  uint64_t dead_letters() const { return dead_letters_.load(std::memory_order_relaxed); }
-  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
-  uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+  uint64_t dead_letters() const { return office_->dead_letters(); }
+  uint64_t dropped() const { return office_->dropped(); }
+  uint64_t rejected() const { return office_->rejected(); }
   // Failures that reached the top of the supervision tree.
   uint64_t unhandled_failures() const {
     return unhandled_failures_.load(std::memory_order_relaxed);
@@ -122,6 +123,9 @@ class ActorSystem {
   // The pool, or null in test mode.
   Scheduler* scheduler() { return scheduler_.get(); }
 
+  // For cells: the shared dead-letter office.
+  internal::DeadLetterOffice* office() const { return office_; }
+
  private:
   friend class Actor;
   friend class internal::ActorCell;
@@ -134,8 +138,6 @@ class ActorSystem {
                                                absl::Duration timeout);
   ActorRef SpawnCell(internal::ActorCell* parent, SpawnOptions options,
                      internal::ActorFactory factory);
-  void RecordUndelivered(const internal::ActorCell* cell, const TypeTag* type,
-                         SendResult outcome, const absl::Status& reason);
   void RecordUnhandledFailure(const ActorRef& actor, const absl::Status& reason);
   // Called by a terminating cell: unlinks it and returns what to notify.
   struct Unlinked {
@@ -160,9 +162,8 @@ class ActorSystem {
   std::atomic<uint64_t> next_id_{0};
   // Writer: Shutdown() (release); read by cells when they would schedule.
   std::atomic<bool> shutting_down_{false};
-  std::atomic<uint64_t> dead_letters_{0};
-  std::atomic<uint64_t> dropped_{0};
-  std::atomic<uint64_t> rejected_{0};
+  // Shared with every cell; outlives the system while refs to cells exist.
+  internal::DeadLetterOffice* const office_ = new internal::DeadLetterOffice();
   std::atomic<uint64_t> unhandled_failures_{0};
 
   // The registry: live cells (intrusive list), the supervision tree links
@@ -175,12 +176,8 @@ class ActorSystem {
       ABSL_GUARDED_BY(mu_);
 
   Mutex hook_mu_;
-  absl::AnyInvocable<void(const DeadLetter&)> dead_letter_hook_
-      ABSL_GUARDED_BY(hook_mu_);
   absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> failure_hook_
       ABSL_GUARDED_BY(hook_mu_);
-  // Writer: SetDeadLetterHook(). Lets the common no-hook path skip the lock.
-  std::atomic<bool> has_dead_letter_hook_{false};
 };
 
 template <class M>

@@ -106,7 +106,11 @@ class Mailbox {
  private:
   // Moves the shared stack into the cache, reversed. False if it was empty.
   bool Refill() noexcept {
-    if (head_.load(std::memory_order_relaxed) == nullptr) return false;
+    // Empty, or (outside a turn) blocked or closed: nothing to take.
+    if (reinterpret_cast<uintptr_t>(head_.load(std::memory_order_relaxed)) <=
+        reinterpret_cast<uintptr_t>(Closed())) {
+      return false;
+    }
     // Writer: owner. Acquire pairs with the senders' release pushes.
     Envelope* stack = head_.exchange(nullptr, std::memory_order_acquire);
     Envelope* fifo = nullptr;

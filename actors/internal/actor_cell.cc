@@ -86,17 +86,22 @@ ActorCell* ActorCell::Constructing() noexcept { return tls_constructing; }
 ActorCell::ActorCell(ActorSystem* system, Executor* executor, uint64_t id,
                      SpawnOptions&& options, ActorFactory factory)
     : system_(system),
+      office_(system->office()),
       executor_(executor),
       id_(id),
       factory_(std::move(factory)),
       options_(std::move(options)) {
+  office_->Ref();
   if (options_.mailbox_capacity > 0) {
     bounded_ = std::make_unique<BoundedState>(
         options_.mailbox_capacity, options_.overflow, options_.block_timeout);
   }
 }
 
-ActorCell::~ActorCell() { delete stop_request_.load(std::memory_order_acquire); }
+ActorCell::~ActorCell() {
+  delete stop_request_.load(std::memory_order_acquire);
+  office_->Unref();
+}
 
 std::string ActorCell::name() const {
   return options_.name.empty() ? absl::StrCat("actor#", id_) : options_.name;
@@ -129,6 +134,8 @@ SendResult ActorCell::Enqueue(Envelope* e) noexcept {
     case Mailbox::PushResult::kPushed:
       return SendResult::kDelivered;
     case Mailbox::PushResult::kUnblocked:
+      // Only an open mailbox unblocks, and a mailbox is open only while the
+      // actor, and so its system, is alive.
       if (!system_->shutting_down()) executor_->Schedule(this);
       return SendResult::kDelivered;
     case Mailbox::PushResult::kClosed:
@@ -159,7 +166,7 @@ void ActorCell::DeadLetter(Envelope* e, SendResult why,
     auto target = std::move(e->reply());
     target->Fail(reason);
   }
-  system_->RecordUndelivered(this, e->type(), why, reason);
+  office_->Record(engram::DeadLetter{name(), e->type(), why, reason});
   delete e;
 }
 

@@ -16,6 +16,7 @@
 #include "actors/actor_ref.h"
 #include "actors/envelope.h"
 #include "actors/internal/bounded_state.h"
+#include "actors/internal/dead_letter_office.h"
 #include "actors/mailbox.h"
 #include "actors/send_result.h"
 #include "actors/spawn_options.h"
@@ -129,7 +130,8 @@ class ActorCell final : public Schedulable {
   bool stopping_ = false;   // owner only: StopSelf() or a failure
   bool escalate_ = false;   // owner only: stopping escalates to the parent
   Mailbox mailbox_;
-  ActorSystem* const system_;
+  ActorSystem* const system_;          // valid until the actor stops
+  DeadLetterOffice* const office_;     // one reference, for life
   Executor* executor_;
   const uint64_t id_;
   std::unique_ptr<Actor> actor_;  // owner only; null once stopped
