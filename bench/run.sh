@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds engram in Release with the benchmarks and prints every figure beside
+# its peer measured in the same run. Extra arguments go to the Savina driver
+# (e.g. --threads 2 --reps 3 --scale 0.1).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+build="$root/build-bench"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_BUILD_BENCHMARKS=ON > /dev/null
+cmake --build "$build" -j"$(nproc)"
+threads="$(nproc)"
+
+echo "== Savina: engram vs CAF 0.17.6, $threads worker threads =="
+"$build/bench/savina/savina" --threads "$threads" "$@"
+echo
+echo "== idle runtime CPU =="
+"$build/bench/runtime/idle_cpu" --threads "$threads" --seconds 3
+echo
+echo "== mailbox memory =="
+"$build/bench/runtime/mailbox_memory"
+echo
+echo "== micro benchmarks (Google Benchmark) =="
+"$build/bench/runtime/runtime_bench" --benchmark_min_time=0.5
+for extra in "$build"/bench/journal/journal_bench; do
+  if [[ -x "$extra" ]]; then
+    echo
+    echo "== journal =="
+    "$extra"
+  fi
+done
