@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds and runs the whole test suite three
-# times: a normal (RelWithDebInfo) build, an ASan+UBSan build and a TSan
-# build. Any test failure or sanitizer report fails the run.
+# times: a normal (RelWithDebInfo, GCC) build, an ASan+UBSan build (clang,
+# which also enforces the thread-safety annotations) and a TSan build (GCC).
+# Any test failure or sanitizer report fails the run.
 #   scripts/test.sh            all three builds
 #   scripts/test.sh normal     one of: normal, asan, tsan (several allowed)
 set -euo pipefail
@@ -18,11 +19,11 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp"
 
 run_build() {
-  local name="$1" sanitize="$2"
+  local name="$1" sanitize="$2" cxx="$3"
   local dir="$root/build-$name"
-  echo "=== $name build ($dir) ==="
+  echo "=== $name build ($dir, $cxx) ==="
   local start=$SECONDS
-  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  CXX="$cxx" cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DENGRAM_BUILD_TESTS=ON -DENGRAM_SANITIZE="$sanitize" > /dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
@@ -31,9 +32,9 @@ run_build() {
 
 for b in "${builds[@]}"; do
   case "$b" in
-    normal) run_build normal "" ;;
-    asan) run_build asan "address;undefined" ;;
-    tsan) run_build tsan "thread" ;;
+    normal) run_build normal "" g++ ;;
+    asan) run_build asan "address;undefined" clang++ ;;
+    tsan) run_build tsan "thread" g++ ;;
     *) echo "test.sh: unknown build '$b' (expected normal, asan or tsan)" >&2; exit 2 ;;
   esac
 done
