@@ -7,6 +7,7 @@
 //   scan of a 10,000,000-record journal vs read() of the same files.
 // Output lines: `name: ours X, peer Y, ratio Z`.
 // Usage: journal_bench [--dir DIR] [--scan-records N] [--quick]
+//                      [--only append|rolls|sync|latency|scan]
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,6 +37,7 @@ using engram::RecordInput;
 
 std::string g_base = "/tmp";
 bool g_quick = false;
+std::string g_only;  // run only this group: append|rolls|sync|latency|scan
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -102,7 +104,7 @@ void AppendThroughput(size_t payload, int threads) {
   auto j = Journal::Open(dir, o);
   if (!j.ok()) Die(j.status());
   // Let the preallocator fault in the active segment first.
-  std::this_thread::sleep_for(std::chrono::milliseconds(g_quick ? 200 : 1200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(g_quick ? 300 : 2500));
   std::vector<std::thread> ts;
   std::vector<double> secs(threads);
   std::atomic<int> ready{0};
@@ -351,20 +353,25 @@ int main(int argc, char** argv) {
       g_base = argv[++i];
     } else if (a == "--scan-records" && i + 1 < argc) {
       scan_records = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--only" && i + 1 < argc) {
+      g_only = argv[++i];
     } else if (a == "--quick") {
       g_quick = true;
       scan_records = 1000000;
     } else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--scan-records N] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--dir DIR] [--scan-records N] [--quick] [--only GROUP]\n", argv[0]);
       return 2;
     }
   }
-  for (size_t payload : {64, 1024, 4096}) {
-    for (int threads : {1, 2}) AppendThroughput(payload, threads);
+  auto want = [&](const char* name) { return g_only.empty() || g_only == name; };
+  if (want("append")) {
+    for (size_t payload : {64, 1024, 4096}) {
+      for (int threads : {1, 2}) AppendThroughput(payload, threads);
+    }
   }
-  AppendAcrossRolls(4096);
-  SyncGroupCommit();
-  Latency();
-  Scan(scan_records);
+  if (want("rolls")) AppendAcrossRolls(4096);
+  if (want("sync")) SyncGroupCommit();
+  if (want("latency")) Latency();
+  if (want("scan")) Scan(scan_records);
   return 0;
 }

@@ -1,0 +1,49 @@
+// Options for opening a journal for writing.
+#ifndef ENGRAM_JOURNAL_JOURNAL_OPTIONS_H_
+#define ENGRAM_JOURNAL_JOURNAL_OPTIONS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+
+namespace engram {
+
+// What an acknowledged append survives.
+enum class Durability {
+  // Append returns once the record is in the mapped page cache: it survives
+  // a crash of the process, not of the machine. No syscall per append.
+  kProcess,
+  // A flusher thread group-commits with fdatasync; durable_lsn() tells how
+  // far the disk has it, WaitDurable()/OnDurable() wait for an LSN.
+  kSync,
+};
+
+struct JournalOptions {
+  // Size of each preallocated segment file, in bytes (4 KiB .. 1 GiB,
+  // rounded up to a multiple of 4 KiB).
+  uint64_t segment_size = 64ull << 20;
+  Durability durability = Durability::kProcess;
+  // Mode of created files (further restricted by the umask).
+  mode_t file_mode = 0600;
+  // Create the directory (and the first segment) if it does not exist.
+  bool create_if_missing = true;
+  // On corruption (a bad record followed by valid ones) cut the journal at
+  // the bad record instead of failing; the dropped LSN range is reported in
+  // Journal::recovery().
+  bool repair = false;
+  // Largest record (header + payload) accepted; 0 = as large as fits in a
+  // segment.
+  uint32_t max_record_size = 0;
+  // Touch the pages of the active and the next segment from a background
+  // thread so that appends do not pay the first-touch page faults.
+  bool prefault = true;
+  // kSync: the longest the flusher waits before syncing appended records
+  // that nobody is waiting for.
+  absl::Duration sync_interval = absl::Milliseconds(2);
+};
+
+}  // namespace engram
+
+#endif  // ENGRAM_JOURNAL_JOURNAL_OPTIONS_H_

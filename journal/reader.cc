@@ -1,0 +1,130 @@
+#include "journal/reader.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "journal/internal/format.h"
+#include "journal/internal/mapped_file.h"
+#include "journal/internal/segment_scanner.h"
+#include "journal/journal_scan.h"
+
+namespace engram {
+
+using internal::RecordState;
+
+Reader::Reader(std::string dir) : dir_(std::move(dir)) {}
+Reader::~Reader() = default;
+
+absl::StatusOr<std::unique_ptr<Reader>> Reader::Open(const std::string& dir,
+                                                     uint64_t from_lsn) {
+  auto listed = ListSegments(dir);
+  if (!listed.ok()) return listed.status();
+  if (listed->empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        dir, " is not a journal (no segment files named <LSN>.seg)"));
+  }
+  const uint64_t oldest = listed->front().first;
+  if (from_lsn == 0) from_lsn = oldest;
+  if (from_lsn < oldest) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "LSN %u is no longer in journal %s: the oldest segment starts at LSN %u",
+        from_lsn, dir, oldest));
+  }
+  size_t i = 0;
+  while (i + 1 < listed->size() && (*listed)[i + 1].first <= from_lsn) ++i;
+  std::unique_ptr<Reader> r(new Reader(dir));
+  auto opened = r->OpenSegment((*listed)[i].first, (*listed)[i].second);
+  if (!opened.ok()) return opened.status();
+  if (!*opened) {
+    return absl::NotFoundError(absl::StrCat("segment ", (*listed)[i].second,
+                                            " disappeared while opening"));
+  }
+  RecordView skip;
+  while (r->next_lsn_ < from_lsn) {
+    auto got = r->Next(&skip);
+    if (!got.ok()) return got.status();
+    if (!*got) break;  // caught up: wait at the end
+  }
+  return r;
+}
+
+absl::StatusOr<bool> Reader::OpenSegment(uint64_t first_lsn,
+                                         const std::string& path) {
+  auto f = internal::MappedFile::OpenReadOnly(path);
+  if (!f.ok()) {
+    if (f.status().code() == absl::StatusCode::kNotFound) return false;
+    return f.status();
+  }
+  auto h = internal::ParseSegmentHeader((*f)->data(), (*f)->size(), path);
+  if (!h.ok()) return h.status();
+  if (h->first_lsn != first_lsn) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: header says first LSN %u, expected %u", path, h->first_lsn,
+        first_lsn));
+  }
+  file_ = std::move(*f);
+  segment_size_ = h->segment_size;
+  offset_ = internal::kSegmentHeaderSize;
+  next_lsn_ = first_lsn;
+  batch_left_ = 0;
+  return true;
+}
+
+absl::StatusOr<bool> Reader::Next(RecordView* out) {
+  if (batch_left_ > 0) {
+    // Checked together with its head.
+    *out = internal::DecodeRecord(file_->data(), offset_);
+    offset_ += internal::AlignRecord(out->payload.size() + internal::kRecordHeaderSize);
+    ++next_lsn_;
+    --batch_left_;
+    return true;
+  }
+  for (;;) {
+    internal::RecordCheck c = internal::CheckRecordAt(
+        file_->data(), file_->size(), segment_size_, offset_, next_lsn_);
+    switch (c.state) {
+      case RecordState::kValid:
+        *out = internal::DecodeRecord(file_->data(), offset_);
+        offset_ += internal::AlignRecord(out->payload.size() +
+                                         internal::kRecordHeaderSize);
+        ++next_lsn_;
+        batch_left_ = c.records - 1;
+        return true;
+      case RecordState::kEmpty:
+        return false;
+      case RecordState::kEndMarker:
+      case RecordState::kFull: {
+        const std::string path =
+            absl::StrCat(dir_, "/", internal::SegmentFileName(next_lsn_));
+        auto opened = OpenSegment(next_lsn_, path);
+        if (!opened.ok()) return opened.status();
+        if (!*opened) return false;  // the writer has not renamed it yet
+        continue;
+      }
+      case RecordState::kBad:
+        return absl::DataLossError(absl::StrFormat(
+            "%s: bad record at byte offset %u (LSN %u): %s", file_->path(),
+            offset_, next_lsn_, c.reason));
+    }
+  }
+}
+
+absl::StatusOr<bool> Reader::NextWait(RecordView* out, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration pause = absl::Microseconds(20);
+  for (;;) {
+    auto got = Next(out);
+    if (!got.ok() || *got) return got;
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return false;
+    absl::SleepFor(std::min(pause, deadline - now));
+    pause = std::min(pause * 2, absl::Milliseconds(5));
+  }
+}
+
+}  // namespace engram

@@ -1,0 +1,229 @@
+// Runs the `engram` binary against journals written by the library.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "journal/internal/format.h"
+#include "journal/journal.h"
+#include "tests/journal/test_util.h"
+
+namespace engram {
+namespace {
+
+using testing::TempDir;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+Result Run(const TempDir& tmp, const std::string& args) {
+  const std::string out = tmp.Sub("stdout"), err = tmp.Sub("stderr");
+  const std::string cmd = std::string(ENGRAM_CLI) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = testing::ReadFile(out);
+  r.err = testing::ReadFile(err);
+  return r;
+}
+
+int CountLines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// A journal with 100 records of types 0..3 and payload "record N".
+std::string MakeJournal(const TempDir& tmp) {
+  const std::string dir = tmp.Sub("j");
+  JournalOptions o;
+  o.segment_size = 8192;
+  auto j = Journal::Open(dir, o);
+  REQUIRE(j.ok());
+  for (int i = 1; i <= 100; ++i) {
+    std::string p = "record " + std::to_string(i);
+    RecordInput in;
+    in.stream_id = 7;
+    in.stream_version = static_cast<uint64_t>(i);
+    in.type_id = static_cast<uint32_t>(i % 4);
+    in.timestamp_ns = 1700000000000000000 + i;
+    in.payload = p;
+    REQUIRE((*j)->Append(in).ok());
+  }
+  return dir;
+}
+
+TEST_CASE("engram journal verify passes a clean journal", "[tools]") {
+  TempDir tmp;
+  const std::string dir = MakeJournal(tmp);
+  Result r = Run(tmp, "journal verify " + dir);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("100 records"));
+  CHECK_THAT(r.out, Catch::Contains("LSN 1..100"));
+  CHECK(r.err.empty());  // no progress: stderr is not a terminal
+}
+
+TEST_CASE("engram journal verify names segment offset and LSN of corruption", "[tools]") {
+  TempDir tmp;
+  const std::string dir = MakeJournal(tmp);
+  const std::string seg = dir + "/" + internal::SegmentFileName(1);
+  std::string bytes = testing::ReadFile(seg);
+  const size_t off = internal::kSegmentHeaderSize;  // record 1
+  bytes[off + internal::kRecordHeaderSize] ^= 0x20;
+  testing::WriteFile(seg, bytes);
+  Result r = Run(tmp, "journal verify " + dir);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains(internal::SegmentFileName(1)));
+  CHECK_THAT(r.err, Catch::Contains("offset 64"));
+  CHECK_THAT(r.err, Catch::Contains("LSN 1"));
+  CHECK(CountLines(r.err) == 1);
+}
+
+TEST_CASE("engram journal verify warns about a torn tail and exits 0", "[tools]") {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  {
+    JournalOptions o;
+    o.segment_size = 8192;
+    auto j = Journal::Open(dir, o);
+    REQUIRE(j.ok());
+    REQUIRE((*j)->Append(RecordInput{}).ok());
+  }
+  const std::string seg = dir + "/" + internal::SegmentFileName(1);
+  std::string bytes = testing::ReadFile(seg);
+  const size_t at = internal::kSegmentHeaderSize + internal::kRecordHeaderSize;
+  const uint32_t size = 90;
+  std::memcpy(bytes.data() + at, &size, 4);
+  bytes[at + 20] = 1;
+  testing::WriteFile(seg, bytes);
+  Result r = Run(tmp, "journal verify " + dir);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("torn tail"));
+  CHECK_THAT(r.err, Catch::Contains("offset 120"));
+}
+
+TEST_CASE("engram journal dump prints one line per record in range", "[tools]") {
+  TempDir tmp;
+  const std::string dir = MakeJournal(tmp);
+  Result all = Run(tmp, "journal dump " + dir);
+  CHECK(all.code == 0);
+  CHECK(CountLines(all.out) == 100);
+  CHECK_THAT(all.out, Catch::StartsWith("1 stream=7 version=1 type=1"));
+  CHECK_THAT(all.out, Catch::Contains("payload=\"record 1\""));
+  Result range = Run(tmp, "journal dump " + dir + " --from 10 --to 19");
+  CHECK(range.code == 0);
+  CHECK(CountLines(range.out) == 10);
+  CHECK_THAT(range.out, Catch::StartsWith("10 stream=7"));
+  Result json = Run(tmp, "journal dump " + dir + " --from 42 --to 42 --json");
+  CHECK(json.code == 0);
+  CHECK(json.out ==
+        "{\"lsn\":42,\"stream\":7,\"version\":42,\"type\":2,\"schema\":0,\"flags\":0,"
+        "\"time_ns\":1700000000000000042,\"time\":\"2023-11-14T22:13:20.000000Z\","
+        "\"size\":9,\"batch\":1,\"payload\":\"record 42\"}\n");
+}
+
+TEST_CASE("engram journal stats counts records per type", "[tools]") {
+  TempDir tmp;
+  const std::string dir = MakeJournal(tmp);
+  Result r = Run(tmp, "journal stats " + dir);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("records: 100\n"));
+  CHECK_THAT(r.out, Catch::Contains("lsn range: 1..100\n"));
+  CHECK_THAT(r.out, Catch::Contains("type 0: 25\n"));
+  CHECK_THAT(r.out, Catch::Contains("type 3: 25\n"));
+  CHECK_THAT(r.out, Catch::Contains("segments: "));
+}
+
+TEST_CASE("engram journal tail follows records appended while it runs", "[tools]") {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  JournalOptions o;
+  o.segment_size = 8192;
+  auto j = Journal::Open(dir, o);
+  REQUIRE(j.ok());
+  for (int i = 0; i < 20; ++i) REQUIRE((*j)->Append(RecordInput{}).ok());
+  const std::string out = tmp.Sub("tail.out");
+  const std::string cmd =
+      std::string(ENGRAM_CLI) + " journal tail " + dir + " --idle-exit 1500 >" + out + " 2>&1 &";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  usleep(300 * 1000);
+  std::string p(300, 'p');
+  for (int i = 0; i < 100; ++i) {
+    RecordInput in;
+    in.payload = p;
+    REQUIRE((*j)->Append(in).ok());  // rolls segments several times
+  }
+  // Wait for the tail to go idle and exit.
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    usleep(100 * 1000);
+    text = testing::ReadFile(out);
+    if (CountLines(text) >= 110) break;
+  }
+  CHECK(CountLines(text) == 110);  // the last 10 existing, then 100 new
+  CHECK_THAT(text, Catch::StartsWith("11 stream="));
+  CHECK_THAT(text, Catch::Contains("\n120 stream="));
+}
+
+TEST_CASE("engram reports bad usage and bad directories in one line", "[tools]") {
+  TempDir tmp;
+  struct Case {
+    std::string args;
+    int code;
+    std::string text;
+  } cases[] = {
+      {"", 2, "usage"},
+      {"frobnicate", 2, "unknown command"},
+      {"journal", 2, "needs a command"},
+      {"journal explode " + tmp.path(), 2, "unknown journal command"},
+      {"journal verify", 2, "needs a DIR"},
+      {"journal dump " + tmp.path() + " --from", 2, "--from needs a value"},
+      {"journal dump " + tmp.path() + " --from abc", 2, "non-negative number"},
+      {"journal dump " + tmp.path() + " --from 9 --to 3", 2, "after --to"},
+      {"journal stats " + tmp.path() + " --json", 2, "unknown option"},
+      {"journal verify " + tmp.Sub("missing"), 1, "does not exist"},
+      {"journal verify " + tmp.path(), 1, "is not a journal"},
+      {"journal dump " + tmp.path(), 1, "is not a journal"},
+      {"journal tail " + tmp.Sub("missing"), 1, "does not exist"},
+  };
+  for (const Case& c : cases) {
+    INFO("engram " << c.args);
+    Result r = Run(tmp, c.args);
+    CHECK(r.code == c.code);
+    if (c.args.empty()) {
+      CHECK_THAT(r.err, Catch::Contains(c.text));
+    } else {
+      CHECK_THAT(r.err, Catch::Contains(c.text));
+      CHECK(CountLines(r.err) == 1);
+    }
+  }
+}
+
+TEST_CASE("engram refuses a journal of a newer format version clearly", "[tools]") {
+  TempDir tmp;
+  const std::string dir = MakeJournal(tmp);
+  const std::string seg = dir + "/" + internal::SegmentFileName(1);
+  std::string bytes = testing::ReadFile(seg);
+  internal::SegmentHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  h.format_version = 99;
+  h.checksum = internal::SegmentHeaderChecksum(h);
+  std::memcpy(bytes.data(), &h, sizeof h);
+  testing::WriteFile(seg, bytes);
+  for (const char* cmd : {"verify", "dump", "stats"}) {
+    Result r = Run(tmp, std::string("journal ") + cmd + " " + dir);
+    INFO(cmd);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.err, Catch::Contains("version 99 is newer"));
+    CHECK(CountLines(r.err) == 1);
+  }
+}
+
+}  // namespace
+}  // namespace engram
