@@ -54,7 +54,7 @@ ActorSystem::ActorSystem(ActorSystemOptions options)
       budget_(scheduler_->budget()) {}
 
 ActorSystem::ActorSystem(DeterministicScheduler& scheduler)
-    : executor_(&scheduler), timers_(&scheduler), budget_(1) {}
+    : deterministic_(&scheduler), executor_(&scheduler), timers_(&scheduler), budget_(1) {}
 
 ActorSystem::~ActorSystem() {
   Shutdown();

@@ -122,6 +122,8 @@ class ActorSystem {
   TimerService& timers() { return *timers_; }
   // The pool, or null in test mode.
   Scheduler* scheduler() { return scheduler_.get(); }
+  // The test-mode scheduler, or null with a pool.
+  DeterministicScheduler* deterministic() { return deterministic_; }
 
   // For cells: the shared dead-letter office.
   internal::DeadLetterOffice* office() const { return office_; }
@@ -155,6 +157,7 @@ class ActorSystem {
 
   std::unique_ptr<Scheduler> scheduler_;     // null in test mode
   std::unique_ptr<TimerThread> timer_thread_;  // null in test mode
+  DeterministicScheduler* deterministic_ = nullptr;  // test mode only
   Executor* executor_;
   TimerService* timers_;
   int budget_;

@@ -76,7 +76,10 @@ class Account : public Actor {
 class Watcher : public Actor {
  public:
   explicit Watcher(std::shared_ptr<engram::Notification> seen) {
-    Handle([this](const ActorRef& r) { Monitor(r); });
+    Handle([this](const ActorRef& r) {
+      Monitor(r);
+      return true;  // answered once the monitor is in place
+    });
     Handle([seen](const engram::Down& d) {
       std::printf("  monitor: %s stopped: %s\n", d.actor.name().c_str(),
                   d.reason.ToString().c_str());
@@ -143,7 +146,7 @@ int main() {
                 static_cast<long long>(*balance));
     auto seen = std::make_shared<engram::Notification>();
     ActorRef watcher = system.Spawn<Watcher>(seen);
-    watcher.Send(account);
+    (void)system.Ask<bool>(watcher, account, absl::Seconds(5));
     account.Stop(absl::CancelledError("closed by the demo"));
     seen->WaitForNotification();
     std::printf("dead letters: a send to the stopped account returned \"%s\"\n",

@@ -1,0 +1,371 @@
+// Memory-image benchmarks, each beside a baseline measured in the same run:
+//  - commands/s end to end (command -> events journaled -> applied -> reply)
+//    for a counter actor and for bank transfers, at process and sync
+//    durability, beside a plain loop that appends the same records to a
+//    Journal and applies them to a struct (the floor engram adds actors,
+//    gating and replies to);
+//  - recovery of a journal of N events into the image (events/s, seconds
+//    until the first new command is answered), without and with snapshots,
+//    beside a plain Reader scan of the same journal;
+//  - snapshot write and load MB/s beside write()+fdatasync() and read() of
+//    the same bytes.
+//
+//   image_bench [--events N] [--commands N]
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "actors/actor_system.h"
+#include "base/mutex.h"
+#include "examples/bank/bank_model.h"
+#include "image/memory_image.h"
+#include "image/snapshot_store.h"
+#include "journal/journal.h"
+#include "journal/reader.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using engram::ActorRef;
+using engram::Done;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string TempDir(const char* tag) {
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / (std::string("engram-bench-") + tag + "-XXXXXX"))
+          .string();
+  if (mkdtemp(tmpl.data()) == nullptr) std::abort();
+  return tmpl;
+}
+
+struct Add {
+  int64_t n;
+};
+struct Get {};
+struct Added {
+  int64_t n;
+};
+struct CounterState {
+  int64_t value = 0;
+  int64_t changes = 0;
+  template <class H>
+  friend H AbslHashValue(H h, const CounterState& s) {
+    return H::combine(std::move(h), s.value, s.changes);
+  }
+};
+class Counter : public engram::PersistentActor<CounterState> {
+ public:
+  Counter() {
+    OnCommand([this](const Add& a) { Emit(Added{a.n}); });
+    OnCommand([this](Get) { return state().value; });
+    OnEvent([](CounterState& s, const Added& e) {
+      s.value += e.n;
+      ++s.changes;
+    });
+  }
+};
+
+const engram::EventRegistry& Registry() {
+  static engram::EventRegistry* r = [] {
+    auto* reg = new engram::EventRegistry();
+    (void)reg->Register<Added>("bench.Added");
+    (void)bank::RegisterEvents(*reg);
+    return reg;
+  }();
+  return *r;
+}
+
+struct Image {
+  Image(const std::string& dir, engram::Durability d, bool use_snapshots = true)
+      : system(engram::ActorSystemOptions{}), image(system, Registry()) {
+    image.RegisterKind<Counter>("counter");
+    bank::RegisterKinds(image);
+    engram::MemoryImage::Options o;
+    o.journal.durability = d;
+    o.use_snapshots = use_snapshots;
+    status = image.Open(dir, o);
+    if (!status.ok()) {
+      std::fprintf(stderr, "image_bench: %s\n", status.ToString().c_str());
+      std::exit(1);
+    }
+  }
+  engram::ActorSystem system;
+  engram::MemoryImage image;
+  absl::Status status;
+};
+
+// Keeps `window` requests in flight to the counters and sends the next on
+// each reply: commands from an actor, as a service's front end would.
+struct Go {};
+class Driver : public engram::Actor {
+ public:
+  Driver(std::vector<ActorRef> to, int64_t total, size_t window, engram::Notification* done)
+      : to_(std::move(to)), total_(total), window_(window), done_(done) {
+    Handle([this](Go) {
+      for (size_t i = 0; i < window_ && sent_ < total_; ++i) SendOne();
+    });
+  }
+
+ private:
+  void SendOne() {
+    const ActorRef& target = to_[static_cast<size_t>(sent_++) % to_.size()];
+    Request<Done>(target, Add{1}, absl::InfiniteDuration(), [this](absl::StatusOr<Done> r) {
+      if (!r.ok()) std::abort();
+      if (++answered_ == total_) done_->Notify();
+      if (sent_ < total_) SendOne();
+    });
+  }
+  std::vector<ActorRef> to_;
+  int64_t total_;
+  size_t window_;
+  engram::Notification* done_;
+  int64_t sent_ = 0, answered_ = 0;
+};
+
+// Commands through `streams` counters, replies included.
+double CounterCommands(engram::Durability d, int64_t commands, int streams) {
+  const std::string dir = TempDir("cmd");
+  double rate = 0;
+  {
+    Image m(dir + "/journal", d);
+    std::vector<ActorRef> refs;
+    for (int i = 1; i <= streams; ++i) refs.push_back(m.image.Spawn<Counter>(i).value());
+    engram::Notification done;
+    ActorRef driver = m.system.Spawn<Driver>(refs, commands, size_t{4096}, &done);
+    const auto start = Clock::now();
+    driver.Send(Go{});
+    done.WaitForNotification();
+    rate = commands / Since(start);
+  }
+  std::filesystem::remove_all(dir);
+  return rate;
+}
+
+// The floor: one thread appends the same records and applies them.
+double RawAppendApply(engram::Durability d, int64_t commands) {
+  const std::string dir = TempDir("raw");
+  engram::JournalOptions o;
+  o.durability = d;
+  auto j = engram::Journal::Open(dir + "/journal", o).value();
+  CounterState state;
+  const auto start = Clock::now();
+  uint64_t last = 0;
+  for (int64_t i = 0; i < commands; ++i) {
+    Added e{1};
+    engram::RecordInput r;
+    r.stream_id = 1;
+    r.stream_version = static_cast<uint64_t>(i + 1);
+    r.type_id = engram::EventRegistry::TypeIdOf("bench.Added");
+    r.schema_version = 1;
+    r.payload = absl::string_view(reinterpret_cast<const char*>(&e), sizeof e);
+    last = j->Append(r).value();
+    state.value += e.n;
+    ++state.changes;
+    // Sync: wait per batch of 4096, as the actor benchmark's window does.
+    if (d == engram::Durability::kSync && i % 4096 == 4095) (void)j->WaitDurable(last);
+  }
+  if (d == engram::Durability::kSync) (void)j->WaitDurable(last);
+  const double s = Since(start);
+  (void)j->Close();
+  std::filesystem::remove_all(dir);
+  if (state.value != commands) std::abort();
+  return commands / s;
+}
+
+double BankTransfers(engram::Durability d, int64_t transfers) {
+  const std::string dir = TempDir("bank");
+  Image m(dir + "/journal", d);
+  constexpr int kAccounts = 1000;
+  for (int i = 1; i <= kAccounts; ++i) {
+    m.image.Spawn<bank::Account>(i).value().Send(bank::Open{bank::kInitialBalance});
+  }
+  std::mt19937_64 rng(1);
+  std::deque<engram::AskFuture<Done>> inflight;
+  uint64_t id = bank::kFirstTransferId;
+  const auto start = Clock::now();
+  for (int64_t i = 0; i < transfers; ++i) {
+    const uint64_t from = 1 + rng() % kAccounts;
+    const uint64_t to = 1 + (from + rng() % (kAccounts - 1)) % kAccounts;
+    ActorRef t = m.image.Spawn<bank::Transfer>(id++).value();
+    inflight.push_back(m.system.AskAsync<Done>(t, bank::Start{from, to == 0 ? 1 : to, 1},
+                                               absl::Seconds(60)));
+    if (inflight.size() >= 1024) {
+      (void)inflight.front().Get();
+      inflight.pop_front();
+    }
+  }
+  while (!inflight.empty()) {
+    (void)inflight.front().Get();
+    inflight.pop_front();
+  }
+  const double s = Since(start);
+  std::filesystem::remove_all(dir);
+  return transfers / s;
+}
+
+struct RecoveryFigures {
+  double events_per_s;
+  double first_command_s;
+  uint64_t skipped;
+};
+
+RecoveryFigures Recover(const std::string& journal, bool use_snapshots) {
+  const auto start = Clock::now();
+  Image m(journal, engram::Durability::kProcess, use_snapshots);
+  const uint64_t events = m.image.recovery().events + m.image.recovery().events_skipped;
+  const double replay_s = Since(start);
+  // The first new command served.
+  if (!m.system.Ask<Done>(m.image.Find(1).value(), Add{1}, absl::Seconds(60)).ok()) std::abort();
+  return {events / replay_s, Since(start), m.image.recovery().events_skipped};
+}
+
+double RawScan(const std::string& journal, uint64_t* bytes) {
+  auto reader = engram::Reader::Open(journal, 0).value();
+  engram::RecordView rec;
+  uint64_t n = 0;
+  *bytes = 0;
+  const auto start = Clock::now();
+  while (reader->Next(&rec).value()) {
+    ++n;
+    *bytes += rec.payload.size();
+  }
+  return n / Since(start);
+}
+
+double Median3(double a, double b, double c) {
+  return std::max(std::min(a, b), std::min(std::max(a, b), c));
+}
+
+void SnapshotIo() {
+  const std::string dir = TempDir("snapio");
+  constexpr size_t kBytes = 64u << 20;
+  std::string state(kBytes, '\0');
+  for (size_t i = 0; i < kBytes; i += 64) state[i] = static_cast<char>(i * 131);
+  engram::SnapshotStore store(dir + "/snaps");
+  (void)store.Init();
+  const std::string raw = dir + "/raw";
+  double w[3], l[3], rw[3], rr[3];
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = Clock::now();
+    if (!store.Write({1, static_cast<uint64_t>(rep + 1), 1, state}).ok()) std::abort();
+    w[rep] = Since(t0);
+    t0 = Clock::now();
+    std::vector<engram::SnapshotStore::Rejected> rejected;
+    auto loaded = store.LoadNewest(&rejected).value();
+    l[rep] = Since(t0);
+    if (loaded.size() != 1 || loaded[0].state.size() != kBytes) std::abort();
+    // Baselines: write()+fdatasync() and read() of the same bytes.
+    // Same work as the snapshot: a new file each time, a fresh buffer.
+    const std::string raw_file = raw + std::to_string(rep);
+    t0 = Clock::now();
+    int fd = open(raw_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    for (size_t done = 0; done < kBytes;) {
+      ssize_t n = write(fd, state.data() + done, kBytes - done);
+      if (n <= 0) std::abort();
+      done += static_cast<size_t>(n);
+    }
+    fdatasync(fd);
+    close(fd);
+    rw[rep] = Since(t0);
+    t0 = Clock::now();
+    std::string back(kBytes, '\0');
+    fd = open(raw_file.c_str(), O_RDONLY);
+    for (size_t done = 0; done < kBytes;) {
+      ssize_t n = read(fd, back.data() + done, kBytes - done);
+      if (n <= 0) std::abort();
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+    rr[rep] = Since(t0);
+  }
+  const double mb = kBytes / 1e6;
+  const double ws = Median3(w[0], w[1], w[2]), ls = Median3(l[0], l[1], l[2]);
+  const double rws = Median3(rw[0], rw[1], rw[2]), rrs = Median3(rr[0], rr[1], rr[2]);
+  std::printf("snapshot write (64 MiB, median of 3): engram %.0f MB/s, write+fdatasync %.0f "
+              "MB/s, ratio %.2f\n", mb / ws, mb / rws, rws / ws);
+  std::printf("snapshot load (64 MiB, median of 3): engram %.0f MB/s, read() %.0f MB/s, "
+              "ratio %.2f\n", mb / ls, mb / rrs, rrs / ls);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t events = 10'000'000;
+  int64_t commands = 1'000'000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(argv[i + 1], &v) || v <= 0) {
+      std::fprintf(stderr, "image_bench: %s needs a positive number\n", flag.c_str());
+      return 2;
+    }
+    if (flag == "--events") {
+      events = v;
+    } else if (flag == "--commands") {
+      commands = v;
+    } else {
+      std::fprintf(stderr, "usage: image_bench [--events N] [--commands N]\n");
+      return 2;
+    }
+  }
+  for (auto d : {engram::Durability::kProcess, engram::Durability::kSync}) {
+    const char* level = d == engram::Durability::kProcess ? "process" : "sync";
+    const int64_t n = d == engram::Durability::kProcess ? commands : commands / 4;
+    const double ours = CounterCommands(d, n, 100);
+    const double raw = RawAppendApply(d, n);
+    std::printf("counter commands/s (%s): engram %.0f, raw append+apply loop %.0f, ratio %.2f\n",
+                level, ours, raw, ours / raw);
+    const double transfers = BankTransfers(d, n / 4);
+    std::printf("bank transfers/s (%s): engram %.0f (each: 2 sagas steps, 3-4 events, "
+                "4 gated messages)\n",
+                level, transfers);
+    std::fflush(stdout);
+  }
+
+  // A journal of `events` counter events over 1000 streams.
+  const std::string dir = TempDir("recovery");
+  const std::string journal = dir + "/journal";
+  {
+    Image m(journal, engram::Durability::kProcess);
+    std::vector<ActorRef> refs;
+    for (int i = 1; i <= 1000; ++i) refs.push_back(m.image.Spawn<Counter>(i).value());
+    for (int64_t i = 0; i < events; ++i) refs[i % 1000].Send(Add{1});
+    for (auto& r : refs) (void)m.system.Ask<int64_t>(r, Get{}, absl::Seconds(600));
+  }
+  uint64_t bytes = 0;
+  const double scan = RawScan(journal, &bytes);
+  const RecoveryFigures plain = Recover(journal, /*use_snapshots=*/true);
+  std::printf("recovery of %lld events: engram %.0f events/s (first command after %.2f s), "
+              "Reader scan %.0f records/s, ratio %.2f\n",
+              static_cast<long long>(events), plain.events_per_s, plain.first_command_s, scan,
+              plain.events_per_s / scan);
+  {
+    Image m(journal, engram::Durability::kProcess);
+    for (int i = 1; i <= 1000; ++i) (void)m.image.Snapshot(i);
+  }
+  const RecoveryFigures snap = Recover(journal, /*use_snapshots=*/true);
+  std::printf("recovery with snapshots: %.0f events/s covered (%llu skipped), first command "
+              "after %.2f s, vs %.2f s without (ratio %.2f)\n",
+              snap.events_per_s, static_cast<unsigned long long>(snap.skipped),
+              snap.first_command_s, plain.first_command_s,
+              plain.first_command_s / snap.first_command_s);
+  std::filesystem::remove_all(dir);
+  SnapshotIo();
+  return 0;
+}

@@ -1,0 +1,370 @@
+// The bank example's command line (a contract that tests outside the project
+// use):
+//
+//   bank run --journal DIR --accounts N --transfers M [--threads T]
+//            [--durability process|sync] [--seed S]
+//     Opens (recovering) the journal, creates N accounts of 1000 if new,
+//     finishes transfers left unfinished by a crash, performs M random
+//     transfers concurrently, and prints `acked K` (transfers acknowledged
+//     at the chosen durability) at least every 1,000 transfers and at the
+//     end, flushed at once.
+//
+//   bank check --journal DIR
+//     Recovers, completes or compensates every unfinished transfer, and
+//     prints `accounts=N total=T transfers=K`; exits 0 only if T == N*1000.
+//
+// Replay debugging (read-only: works beside a running `bank run`):
+//   bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]
+//     Rebuilds the image as of LSN (default: the end) and prints its
+//     accounts' total and image hash; then applies N more records one at a
+//     time, or runs to the next event of TYPE (e.g. bank.Refunded),
+//     printing each record applied.
+//   bank hash --journal DIR --at LSN [--at LSN ...]
+//     Prints the image hash as of each LSN.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "actors/actor_system.h"
+#include "examples/bank/bank_model.h"
+#include "image/memory_image.h"
+
+namespace {
+
+struct Args {
+  std::string command;
+  std::string journal;
+  int64_t accounts = 0;
+  int64_t transfers = 0;
+  int threads = 0;
+  engram::Durability durability = engram::Durability::kProcess;
+  uint64_t seed = 1;
+  uint64_t to_lsn = 0;
+  int64_t step = 0;
+  std::string break_on;
+  std::vector<uint64_t> at;
+};
+
+[[noreturn]] void Usage(const std::string& error) {
+  std::fprintf(stderr,
+               "bank: %s\n"
+               "usage: bank run --journal DIR --accounts N --transfers M [--threads T]\n"
+               "                [--durability process|sync] [--seed S]\n"
+               "       bank check --journal DIR\n"
+               "       bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]\n"
+               "       bank hash --journal DIR --at LSN [--at LSN ...]\n",
+               error.c_str());
+  std::exit(2);
+}
+
+Args Parse(int argc, char** argv) {
+  if (argc < 2) Usage("missing command (run or check)");
+  Args a;
+  a.command = argv[1];
+  if (a.command != "run" && a.command != "check" && a.command != "replay" &&
+      a.command != "hash") {
+    Usage(absl::StrCat("unknown command '", a.command, "'"));
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) Usage(absl::StrCat(flag, " needs a value"));
+    const std::string value = argv[++i];
+    auto number = [&](int64_t min) {
+      int64_t v = 0;
+      if (!absl::SimpleAtoi(value, &v) || v < min) {
+        Usage(absl::StrCat(flag, ": '", value, "' is not a number >= ", min));
+      }
+      return v;
+    };
+    if (flag == "--journal") {
+      a.journal = value;
+    } else if (flag == "--accounts") {
+      a.accounts = number(2);
+    } else if (flag == "--transfers") {
+      a.transfers = number(0);
+    } else if (flag == "--threads") {
+      a.threads = static_cast<int>(number(1));
+    } else if (flag == "--seed") {
+      a.seed = static_cast<uint64_t>(number(0));
+    } else if (flag == "--to") {
+      a.to_lsn = static_cast<uint64_t>(number(1));
+    } else if (flag == "--step") {
+      a.step = number(1);
+    } else if (flag == "--break-on") {
+      a.break_on = value;
+    } else if (flag == "--at") {
+      a.at.push_back(static_cast<uint64_t>(number(1)));
+    } else if (flag == "--durability") {
+      if (value == "process") {
+        a.durability = engram::Durability::kProcess;
+      } else if (value == "sync") {
+        a.durability = engram::Durability::kSync;
+      } else {
+        Usage(absl::StrCat("--durability: '", value, "' is not process or sync"));
+      }
+    } else {
+      Usage(absl::StrCat("unknown flag '", flag, "'"));
+    }
+  }
+  if (a.journal.empty()) Usage("--journal DIR is required");
+  if (a.command == "run" && a.accounts == 0) Usage("--accounts N is required");
+  if (a.command == "hash" && a.at.empty()) Usage("hash needs at least one --at LSN");
+  return a;
+}
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Re-sends the pending step of every unfinished transfer and waits until
+// all are finished. Returns the number of transfers that were started.
+int64_t FinishTransfers(engram::ActorSystem& system, engram::MemoryImage& image) {
+  std::vector<engram::ActorRef> pending;
+  for (uint64_t id : image.StreamIds("transfer")) {
+    engram::ActorRef r = image.Find(id).value();
+    r.Send(bank::Resume{});
+    pending.push_back(r);
+  }
+  int64_t started = 0;
+  while (!pending.empty()) {
+    // Ask every pending transfer at once, then keep the unfinished ones.
+    std::vector<engram::AskFuture<bank::Phase>> phases;
+    phases.reserve(pending.size());
+    for (const engram::ActorRef& r : pending) {
+      phases.push_back(system.AskAsync<bank::Phase>(r, bank::GetPhase{}, absl::Seconds(60)));
+    }
+    std::vector<engram::ActorRef> still;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      absl::StatusOr<bank::Phase> p = phases[i].Get();
+      if (!p.ok()) {
+        std::fprintf(stderr, "bank: %s: %s\n", pending[i].name().c_str(),
+                     p.status().ToString().c_str());
+        std::exit(1);
+      }
+      if (*p == bank::Phase::kNew) continue;  // created, never started
+      if (bank::Finished(*p)) {
+        ++started;
+      } else {
+        still.push_back(pending[i]);
+      }
+    }
+    pending.swap(still);
+    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return started;
+}
+
+int Run(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image) {
+  std::vector<uint64_t> accounts = image.StreamIds("account");
+  if (accounts.empty()) {
+    for (int64_t i = 1; i <= a.accounts; ++i) {
+      engram::ActorRef acc = image.Spawn<bank::Account>(static_cast<uint64_t>(i)).value();
+      acc.Send(bank::Open{bank::kInitialBalance});
+      accounts.push_back(static_cast<uint64_t>(i));
+    }
+  } else if (static_cast<int64_t>(accounts.size()) != a.accounts) {
+    std::fprintf(stderr, "bank: the journal has %zu accounts; using them, not %lld\n",
+                 accounts.size(), static_cast<long long>(a.accounts));
+  }
+  // Finish what a crash left in flight before adding more.
+  FinishTransfers(system, image);
+  const std::vector<uint64_t> existing = image.StreamIds("transfer");
+  uint64_t next_id = existing.empty() ? bank::kFirstTransferId : existing.back() + 1;
+
+  std::mt19937_64 rng(a.seed ^ next_id);
+  std::uniform_int_distribution<size_t> pick(0, accounts.size() - 1);
+  std::uniform_int_distribution<int64_t> amount(1, 100);
+  constexpr size_t kWindow = 512;  // transfers in flight
+  std::deque<engram::AskFuture<engram::Done>> inflight;
+  int64_t acked = 0, rejected = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto settle_one = [&] {
+    absl::StatusOr<engram::Done> r = inflight.front().Get();
+    inflight.pop_front();
+    if (!r.ok()) {
+      ++rejected;
+      return;
+    }
+    if (++acked % 1000 == 0) {
+      std::printf("acked %lld\n", static_cast<long long>(acked));
+      std::fflush(stdout);
+    }
+  };
+  for (int64_t i = 0; i < a.transfers; ++i) {
+    const uint64_t from = accounts[pick(rng)];
+    uint64_t to = accounts[pick(rng)];
+    if (to == from) to = accounts[(pick(rng) + 1) % accounts.size()];
+    if (to == from) to = from == accounts[0] ? accounts[1] : accounts[0];
+    absl::StatusOr<engram::ActorRef> t = image.Spawn<bank::Transfer>(next_id++);
+    if (!t.ok()) {
+      std::fprintf(stderr, "bank: %s\n", t.status().ToString().c_str());
+      return 1;
+    }
+    inflight.push_back(system.AskAsync<engram::Done>(
+        *t, bank::Start{from, to, amount(rng)}, absl::Seconds(60)));
+    if (inflight.size() >= kWindow) settle_one();
+  }
+  while (!inflight.empty()) settle_one();
+  const double seconds = Since(start);
+  std::printf("acked %lld\n", static_cast<long long>(acked));
+  std::fflush(stdout);
+  std::fprintf(stderr, "bank: %lld transfers acknowledged in %.3f s (%.0f/s), %lld rejected\n",
+               static_cast<long long>(acked), seconds, seconds > 0 ? acked / seconds : 0.0,
+               static_cast<long long>(rejected));
+  return rejected == 0 ? 0 : 1;
+}
+
+int Check(engram::ActorSystem& system, engram::MemoryImage& image) {
+  const int64_t transfers = FinishTransfers(system, image);
+  const std::vector<uint64_t> accounts = image.StreamIds("account");
+  int64_t total = 0;
+  for (uint64_t id : accounts) {
+    absl::StatusOr<int64_t> b =
+        system.Ask<int64_t>(image.Find(id).value(), bank::GetBalance{}, absl::Seconds(60));
+    if (!b.ok()) {
+      std::fprintf(stderr, "bank: account %llu: %s\n", static_cast<unsigned long long>(id),
+                   b.status().ToString().c_str());
+      return 1;
+    }
+    total += *b;
+  }
+  std::printf("accounts=%zu total=%lld transfers=%lld\n", accounts.size(),
+              static_cast<long long>(total), static_cast<long long>(transfers));
+  std::fflush(stdout);
+  const int64_t want = static_cast<int64_t>(accounts.size()) * bank::kInitialBalance;
+  if (total != want) {
+    std::fprintf(stderr, "bank: money is not conserved: total %lld, expected %lld\n",
+                 static_cast<long long>(total), static_cast<long long>(want));
+    return 1;
+  }
+  return 0;
+}
+
+void PrintStep(const engram::MemoryImage::ReplayStep& s) {
+  std::printf("LSN %llu stream %llu v%llu %s\n", static_cast<unsigned long long>(s.lsn),
+              static_cast<unsigned long long>(s.stream_id),
+              static_cast<unsigned long long>(s.stream_version),
+              s.created_kind.empty() ? s.type_name.c_str()
+                                     : ("created " + s.created_kind).c_str());
+}
+
+// Opens a read-only image as of `to_lsn` (0: the end).
+std::unique_ptr<engram::MemoryImage> OpenAt(engram::ActorSystem& system,
+                                            const engram::EventRegistry& registry,
+                                            const std::string& dir, uint64_t to_lsn) {
+  auto image = std::make_unique<engram::MemoryImage>(system, registry);
+  bank::RegisterKinds(*image);
+  engram::MemoryImage::Options o;
+  o.read_only = true;
+  o.replay_to_lsn = to_lsn;
+  if (absl::Status s = image->Open(dir, o); !s.ok()) {
+    std::fprintf(stderr, "bank: cannot replay %s: %s\n", dir.c_str(), s.ToString().c_str());
+    std::exit(1);
+  }
+  return image;
+}
+
+int64_t TotalBalance(engram::ActorSystem& system, engram::MemoryImage& image) {
+  int64_t total = 0;
+  for (uint64_t id : image.StreamIds("account")) {
+    total += system.Ask<int64_t>(image.Find(id).value(), bank::GetBalance{}, absl::Seconds(60))
+                 .value_or(0);
+  }
+  return total;
+}
+
+int Replay(const Args& a, engram::ActorSystem& system, const engram::EventRegistry& registry) {
+  auto image = OpenAt(system, registry, a.journal, a.to_lsn);
+  auto report = [&] {
+    std::printf("as of LSN %llu: accounts=%zu transfers=%zu total=%lld hash=%016llx\n",
+                static_cast<unsigned long long>(image->recovery().last_lsn),
+                image->StreamIds("account").size(), image->StreamIds("transfer").size(),
+                static_cast<long long>(TotalBalance(system, *image)),
+                static_cast<unsigned long long>(image->ImageHash().value_or(0)));
+  };
+  report();
+  engram::MemoryImage::ReplayStep step;
+  for (int64_t i = 0; i < a.step; ++i) {
+    absl::StatusOr<bool> more = image->Step(&step);
+    if (!more.ok()) {
+      std::fprintf(stderr, "bank: %s\n", more.status().ToString().c_str());
+      return 1;
+    }
+    if (!*more) {
+      std::printf("end of journal\n");
+      break;
+    }
+    PrintStep(step);
+  }
+  if (!a.break_on.empty()) {
+    absl::StatusOr<bool> hit = image->RunUntil(
+        [&](const engram::MemoryImage::ReplayStep& s) { return s.type_name == a.break_on; },
+        &step);
+    if (!hit.ok()) {
+      std::fprintf(stderr, "bank: %s\n", hit.status().ToString().c_str());
+      return 1;
+    }
+    if (*hit) {
+      std::printf("break: ");
+      PrintStep(step);
+    } else {
+      std::printf("end of journal: no %s\n", a.break_on.c_str());
+    }
+  }
+  if (a.step > 0 || !a.break_on.empty()) report();
+  return 0;
+}
+
+int Hash(const Args& a, engram::ActorSystem& system, const engram::EventRegistry& registry) {
+  for (uint64_t lsn : a.at) {
+    auto image = OpenAt(system, registry, a.journal, lsn);
+    std::printf("LSN %llu: hash=%016llx\n", static_cast<unsigned long long>(lsn),
+                static_cast<unsigned long long>(image->ImageHash().value_or(0)));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = Parse(argc, argv);
+  engram::ActorSystemOptions options;
+  options.scheduler.threads = args.threads;
+  engram::ActorSystem system(options);
+  engram::EventRegistry registry;
+  if (absl::Status s = bank::RegisterEvents(registry); !s.ok()) {
+    std::fprintf(stderr, "bank: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  if (args.command == "replay") return Replay(args, system, registry);
+  if (args.command == "hash") return Hash(args, system, registry);
+  engram::MemoryImage image(system, registry);
+  bank::RegisterKinds(image);
+  engram::MemoryImage::Options image_options;
+  image_options.journal.durability = args.durability;
+  image_options.journal.create_if_missing = args.command == "run";
+  image_options.progress = [](uint64_t events, uint64_t lsn) {
+    std::fprintf(stderr, "bank: replayed %llu events (LSN %llu)\n",
+                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(lsn));
+  };
+  const auto start = std::chrono::steady_clock::now();
+  if (absl::Status s = image.Open(args.journal, image_options); !s.ok()) {
+    std::fprintf(stderr, "bank: cannot open %s: %s\n", args.journal.c_str(),
+                 s.ToString().c_str());
+    return 1;
+  }
+  const auto& rec = image.recovery();
+  std::fprintf(stderr, "bank: recovered %llu streams, %llu events in %.3f s%s%s\n",
+               static_cast<unsigned long long>(rec.streams),
+               static_cast<unsigned long long>(rec.events), Since(start),
+               rec.journal.ToString().empty() ? "" : "; ", rec.journal.ToString().c_str());
+  return args.command == "run" ? Run(args, system, image) : Check(system, image);
+}

@@ -1,0 +1,435 @@
+#include "image/memory_image.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdint>
+#include <vector>
+
+#include <xxhash.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "journal/reader.h"
+
+namespace engram {
+namespace {
+
+thread_local const MemoryImage::Context* tls_context = nullptr;
+
+}  // namespace
+
+const MemoryImage::Context* MemoryImage::Constructing() { return tls_context; }
+
+MemoryImage::MemoryImage(ActorSystem& system, const EventRegistry& registry)
+    : system_(system), registry_(registry) {}
+
+MemoryImage::~MemoryImage() {
+  ReleaseOutputs();
+  // Stop the actors before the journal they append to goes away.
+  std::vector<ActorRef> refs;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, ref] : streams_) refs.push_back(ref);
+  }
+  for (auto& r : refs) r.Stop();
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  for (auto& r : refs) system_.AwaitStopped(r, absl::Seconds(60));
+  if (journal_) journal_->Close().IgnoreError();
+}
+
+absl::StatusOr<ActorRef> MemoryImage::SpawnStream(const std::string& kind,
+                                                  uint64_t stream_id) {
+  auto it = kinds_.find(kind);
+  if (it == kinds_.end()) {
+    return absl::NotFoundError(absl::StrCat("actor kind '", kind,
+                                            "' is not registered with the image"));
+  }
+  SpawnOptions options;
+  options.name = absl::StrCat(kind, "/", stream_id);
+  // A throwing command handler is a rejected command (its events are
+  // discarded, the state is untouched); a throwing apply leaves the state
+  // unknown, so the actor stops instead of restarting with a blank state.
+  options.supervision.directive = Directive::kStop;
+  auto make = it->second;
+  ActorRef ref = internal::SpawnActor(
+      &system_, nullptr, std::move(options),
+      [this, stream_id, make]() -> std::unique_ptr<Actor> {
+        const Context ctx{this, stream_id};
+        const Context* outer = std::exchange(tls_context, &ctx);
+        std::unique_ptr<Actor> a;
+        try {
+          a = make();
+        } catch (...) {
+          tls_context = outer;
+          throw;
+        }
+        tls_context = outer;
+        return a;
+      });
+  if (!ref) return absl::FailedPreconditionError("the actor system is shut down");
+  streams_[stream_id] = ref;
+  stream_kinds_[stream_id] = kind;
+  return ref;
+}
+
+absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
+  if (journal_ || reader_) return absl::FailedPreconditionError("the image is already open");
+  if (options.replay_to_lsn != 0 && !options.read_only) {
+    return absl::InvalidArgumentError(
+        "replay_to_lsn needs read_only: a writable image must replay the whole journal");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (!options.read_only) {
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(dir, options.journal);
+    if (!journal.ok()) return journal.status();
+    journal_ = std::move(*journal);
+    recovery_.journal = journal_->recovery();
+  }
+  snapshot_every_ = options.snapshot_every;
+  const std::string snapshot_dir =
+      options.snapshot_dir.empty() ? dir + "/snapshots" : options.snapshot_dir;
+  if (!options.read_only) {
+    snapshots_ = std::make_unique<SnapshotStore>(snapshot_dir);
+    if (absl::Status s = snapshots_->Init(); !s.ok()) return s;
+  }
+  if (options.use_snapshots && options.replay_to_lsn == 0) {
+    SnapshotStore reader_store(snapshot_dir);
+    absl::StatusOr<std::vector<SnapshotStore::Snapshot>> loaded =
+        reader_store.LoadNewest(&recovery_.snapshots_rejected);
+    if (!loaded.ok()) return loaded.status();
+    for (auto& snap : *loaded) {
+      snapshot_versions_[snap.stream_id] = snap.version;
+      pending_snapshots_[snap.stream_id] = std::move(snap);
+    }
+    for (const auto& r : recovery_.snapshots_rejected) {
+      std::fprintf(stderr, "engram: snapshot %s is damaged (%s); using an older one\n",
+                   r.file.c_str(), r.reason.c_str());
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Reader>> reader = Reader::Open(dir, 0);
+  if (!reader.ok()) return reader.status();
+  reader_ = std::move(*reader);
+  const uint64_t stop = options.replay_to_lsn == 0 ? UINT64_MAX : options.replay_to_lsn;
+  for (;;) {
+    absl::StatusOr<bool> applied = ReplayNext(stop, nullptr);
+    if (!applied.ok()) return applied.status();
+    if (!*applied) break;
+    if (options.progress && recovery_.events > 0 &&
+        recovery_.events % options.progress_every == 0) {
+      options.progress(recovery_.events, recovery_.last_lsn);
+    }
+  }
+  if (absl::Status s = AwaitReplayed(); !s.ok()) return s;
+  if (!options.read_only) reader_.reset();  // a writable image replays once
+  recovery_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (options.progress) options.progress(recovery_.events, recovery_.last_lsn);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step) {
+  if (reader_ == nullptr) {
+    return absl::FailedPreconditionError("stepping needs an image opened read-only");
+  }
+  if (reader_->next_lsn() > stop_lsn) return false;
+  RecordView rec;
+  absl::StatusOr<bool> more = reader_->Next(&rec);
+  if (!more.ok()) return more.status();
+  if (!*more) return false;
+  recovery_.last_lsn = rec.lsn;
+  if (step != nullptr) {
+    step->lsn = rec.lsn;
+    step->stream_id = rec.stream_id;
+    step->stream_version = rec.stream_version;
+    step->timestamp = absl::FromUnixNanos(rec.timestamp_ns);
+    step->created_kind.clear();
+    step->type_name.clear();
+  }
+  if (rec.type_id == 0 && rec.stream_id == 0) {  // a type catalog entry
+    const std::string entry(rec.payload);
+    const size_t eq = entry.find('=');
+    uint32_t id = 0;
+    if (eq == std::string::npos || !absl::SimpleAtoi(entry.substr(0, eq), &id)) {
+      return absl::DataLossError(absl::StrCat("LSN ", rec.lsn, ": malformed type catalog entry '",
+                                              entry, "'"));
+    }
+    const std::string name = entry.substr(eq + 1);
+    if (const EventRegistry::TypeInfo* info = registry_.FindById(id);
+        info != nullptr && info->name != name) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "LSN ", rec.lsn, ": type id ", id, " is '", name, "' in the journal but '",
+          info->name, "' in the registry"));
+    }
+    MutexLock lock(&mu_);
+    cataloged_[id] = name;
+    return true;
+  }
+  if (rec.type_id == 0) {
+    const std::string kind(rec.payload);
+    MutexLock lock(&mu_);
+    if (streams_.contains(rec.stream_id)) {
+      return absl::DataLossError(absl::StrCat("LSN ", rec.lsn, ": stream ", rec.stream_id,
+                                              " is created a second time"));
+    }
+    absl::StatusOr<ActorRef> ref = SpawnStream(kind, rec.stream_id);
+    if (!ref.ok()) {
+      return absl::Status(ref.status().code(),
+                          absl::StrCat("LSN ", rec.lsn, ": stream ", rec.stream_id, ": ",
+                                       ref.status().message()));
+    }
+    ++recovery_.streams;
+    if (step != nullptr) step->created_kind = kind;
+    if (auto it = pending_snapshots_.find(rec.stream_id); it != pending_snapshots_.end()) {
+      ref->Send(internal::RestoreSnapshot{std::move(it->second.state), it->second.version,
+                                          it->second.lsn});
+      pending_snapshots_.erase(it);
+      ++recovery_.snapshots_loaded;
+    }
+    return true;
+  }
+  ActorRef target;
+  {
+    MutexLock lock(&mu_);
+    auto it = streams_.find(rec.stream_id);
+    if (it == streams_.end()) {
+      return absl::DataLossError(absl::StrCat("LSN ", rec.lsn, ": event for stream ",
+                                              rec.stream_id, " before its creation record"));
+    }
+    target = it->second;
+  }
+  if (auto it = snapshot_versions_.find(rec.stream_id);
+      it != snapshot_versions_.end() && rec.stream_version <= it->second) {
+    ++recovery_.events_skipped;  // covered by the stream's snapshot
+    return true;
+  }
+  absl::StatusOr<std::unique_ptr<Envelope>> event =
+      registry_.Decode(rec.type_id, rec.schema_version, rec.payload, rec.lsn);
+  if (!event.ok()) return event.status();
+  if (step != nullptr) step->type_name = registry_.FindById(rec.type_id)->name;
+  Batch& batch = replay_batches_[rec.stream_id];
+  if (!batch.target) batch.target = target;
+  batch.events.push_back(internal::ReplayEvent{std::move(*event), rec.lsn, rec.stream_version});
+  if (batch.events.size() >= replay_batch_size_ || step != nullptr) {
+    batch.target.Send(internal::ReplayBatch{std::move(batch.events)});
+    batch.events.clear();
+  }
+  ++recovery_.events;
+  return true;
+}
+
+void MemoryImage::FlushReplayBatches() {
+  for (auto& [id, batch] : replay_batches_) {
+    if (!batch.events.empty()) batch.target.Send(internal::ReplayBatch{std::move(batch.events)});
+  }
+  replay_batches_.clear();
+}
+
+absl::Status MemoryImage::AwaitReplayed() {
+  FlushReplayBatches();
+  std::vector<ActorRef> refs;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, ref] : streams_) refs.push_back(ref);
+  }
+  std::vector<AskFuture<Done>> barriers;
+  barriers.reserve(refs.size());
+  for (const ActorRef& r : refs) {
+    barriers.push_back(
+        system_.AskAsync<Done>(r, internal::ReplayBarrier{}, absl::InfiniteDuration()));
+  }
+  // Under the deterministic scheduler nothing runs unless told to.
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  for (size_t i = 0; i < refs.size(); ++i) {
+    absl::StatusOr<Done> done = barriers[i].Get();
+    if (!done.ok()) {
+      return absl::Status(done.status().code(), absl::StrCat("replay into ", refs[i].name(),
+                                                             ": ", done.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> MemoryImage::Step(ReplayStep* step) {
+  absl::StatusOr<bool> applied = ReplayNext(UINT64_MAX, step);
+  if (!applied.ok() || !*applied) return applied;
+  if (absl::Status s = AwaitReplayed(); !s.ok()) return s;
+  return true;
+}
+
+absl::StatusOr<bool> MemoryImage::RunUntil(const std::function<bool(const ReplayStep&)>& stop,
+                                           ReplayStep* step) {
+  ReplayStep local;
+  ReplayStep* s = step != nullptr ? step : &local;
+  for (;;) {
+    absl::StatusOr<bool> applied = ReplayNext(UINT64_MAX, s);
+    if (!applied.ok()) return applied.status();
+    if (!*applied) {
+      if (absl::Status st = AwaitReplayed(); !st.ok()) return st;
+      return false;
+    }
+    if (stop(*s)) {
+      if (absl::Status st = AwaitReplayed(); !st.ok()) return st;
+      return true;
+    }
+  }
+}
+
+absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t stream_id) {
+  if (!journal_) {
+    return absl::FailedPreconditionError(
+        reader_ ? "the image is open read-only (replay debugging): no new streams"
+                : "open the image before spawning");
+  }
+  if (stream_id == 0) return absl::InvalidArgumentError("stream id 0 is reserved");
+  if (!kinds_.contains(kind)) {
+    return absl::NotFoundError(absl::StrCat("actor kind '", kind,
+                                            "' is not registered with the image"));
+  }
+  MutexLock lock(&mu_);
+  if (streams_.contains(stream_id)) {
+    return absl::AlreadyExistsError(absl::StrCat("stream ", stream_id, " already exists"));
+  }
+  RecordInput created;
+  created.stream_id = stream_id;
+  created.type_id = 0;
+  created.schema_version = 1;
+  created.timestamp_ns = absl::ToUnixNanos(system_.clock().Now());
+  if (created.timestamp_ns == 0) created.timestamp_ns = 1;
+  created.payload = kind;
+  absl::StatusOr<uint64_t> lsn = journal_->Append(created);
+  if (!lsn.ok()) return lsn.status();
+  return SpawnStream(kind, stream_id);
+}
+
+absl::StatusOr<ActorRef> MemoryImage::Find(uint64_t stream_id) const {
+  MutexLock lock(&mu_);
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) {
+    return absl::NotFoundError(absl::StrCat("no stream ", stream_id, " in the image"));
+  }
+  return it->second;
+}
+
+std::vector<uint64_t> MemoryImage::StreamIds(const std::string& kind) const {
+  std::vector<uint64_t> ids;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [id, k] : stream_kinds_) {
+      if (k == kind) ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+size_t MemoryImage::streams() const {
+  MutexLock lock(&mu_);
+  return streams_.size();
+}
+
+absl::StatusOr<uint64_t> MemoryImage::ImageHash(absl::Duration timeout) {
+  std::vector<std::pair<uint64_t, ActorRef>> all;
+  {
+    MutexLock lock(&mu_);
+    all.assign(streams_.begin(), streams_.end());
+  }
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<AskFuture<std::pair<uint64_t, uint64_t>>> hashes;
+  for (const auto& [id, ref] : all) {
+    hashes.push_back(system_.AskAsync<std::pair<uint64_t, uint64_t>>(
+        ref, internal::StateHashRequest{}, timeout));
+  }
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const uint64_t id = all[i].first;
+    absl::StatusOr<std::pair<uint64_t, uint64_t>> h = hashes[i].Get();
+    if (!h.ok()) {
+      XXH3_freeState(state);
+      return h.status();
+    }
+    const uint64_t triple[3] = {id, h->first, h->second};
+    XXH3_64bits_update(state, triple, sizeof triple);
+  }
+  const uint64_t out = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return out;
+}
+
+void MemoryImage::Gate(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> output) {
+  {
+    MutexLock lock(&mu_);
+    if (hold_) {
+      held_.emplace_back(lsn, std::move(output));
+      return;
+    }
+  }
+  if (journal_ == nullptr ||  // read-only: nothing is ever waited for
+      (outstanding_.load(std::memory_order_acquire) == 0 &&
+       (lsn == 0 || journal_->durable_lsn() >= lsn))) {
+    output(absl::OkStatus());
+    return;
+  }
+  outstanding_.fetch_add(1, std::memory_order_acq_rel);
+  journal_->OnDurable(lsn, [this, o = std::move(output)](absl::Status s) mutable {
+    o(std::move(s));
+    outstanding_.fetch_sub(1, std::memory_order_acq_rel);
+  });
+}
+
+absl::Status MemoryImage::Catalog(const EventRegistry::TypeInfo& info) {
+  MutexLock lock(&mu_);
+  if (cataloged_.contains(info.type_id)) return absl::OkStatus();
+  const std::string payload = absl::StrCat(info.type_id, "=", info.name);
+  RecordInput rec;
+  rec.stream_id = 0;
+  rec.type_id = 0;
+  rec.schema_version = info.version;
+  rec.timestamp_ns = absl::ToUnixNanos(system_.clock().Now());
+  if (rec.timestamp_ns == 0) rec.timestamp_ns = 1;
+  rec.payload = payload;
+  absl::StatusOr<uint64_t> lsn = journal_->Append(rec);
+  if (!lsn.ok()) return lsn.status();
+  cataloged_[info.type_id] = info.name;
+  return absl::OkStatus();
+}
+
+absl::Status MemoryImage::Snapshot(uint64_t stream_id, absl::Duration timeout) {
+  absl::StatusOr<ActorRef> ref = Find(stream_id);
+  if (!ref.ok()) return ref.status();
+  auto done = system_.AskAsync<Done>(*ref, internal::SnapshotRequest{}, timeout);
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  return done.Get().status();
+}
+
+void MemoryImage::SetCommitObserver(
+    std::function<void(uint64_t, const std::vector<std::unique_ptr<Envelope>>&)> observer) {
+  observer_ = std::move(observer);
+}
+
+void MemoryImage::RecordSnapshotError(const absl::Status& s) {
+  if (snapshot_errors_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    std::fprintf(stderr, "engram: snapshot failed (reported once): %s\n",
+                 s.ToString().c_str());
+  }
+}
+
+void MemoryImage::HoldOutputs() {
+  MutexLock lock(&mu_);
+  hold_ = true;
+}
+
+void MemoryImage::ReleaseOutputs() {
+  std::vector<std::pair<uint64_t, absl::AnyInvocable<void(absl::Status)>>> held;
+  {
+    MutexLock lock(&mu_);
+    hold_ = false;
+    held.swap(held_);
+  }
+  for (auto& [lsn, output] : held) Gate(lsn, std::move(output));
+}
+
+}  // namespace engram

@@ -1,0 +1,118 @@
+#include "image/event_registry.h"
+
+#include <cstring>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+
+namespace engram {
+namespace {
+
+struct PriceV1 {
+  int32_t cents;
+};
+struct Price {  // version 2: 64-bit cents and a currency code
+  int64_t cents;
+  char currency[4];
+};
+struct Note {
+  std::string text;
+};
+
+}  // namespace
+
+template <>
+struct EventCodec<Note> {
+  static void Encode(const Note& n, std::string* out) { out->append(n.text); }
+  static absl::StatusOr<Note> Decode(absl::string_view bytes) {
+    if (absl::StrContains(bytes, '\0')) return absl::DataLossError("NUL in note");
+    return Note{std::string(bytes)};
+  }
+};
+
+namespace {
+
+TEST_CASE("a trivially copyable event round-trips without codec code", "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Price>("shop.Price", 2).ok());
+  TypedEnvelope<Price> e(Price{1234, "EUR"});
+  const EventRegistry::TypeInfo* info = nullptr;
+  std::string bytes;
+  REQUIRE(reg.Encode(e, &info, &bytes).ok());
+  REQUIRE(info->version == 2);
+  auto back = reg.Decode(info->type_id, 2, bytes, 7);
+  REQUIRE(back.ok());
+  REQUIRE(PayloadOf<Price>(**back).cents == 1234);
+  REQUIRE(std::string(PayloadOf<Price>(**back).currency) == "EUR");
+}
+
+TEST_CASE("a custom codec plugs in through EventCodec", "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Note>("Note").ok());
+  TypedEnvelope<Note> e(Note{"hello"});
+  const EventRegistry::TypeInfo* info = nullptr;
+  std::string bytes;
+  REQUIRE(reg.Encode(e, &info, &bytes).ok());
+  REQUIRE(bytes == "hello");
+  auto bad = reg.Decode(info->type_id, 1, std::string("a\0b", 3), 42);
+  REQUIRE(bad.status().code() == absl::StatusCode::kDataLoss);
+  REQUIRE(absl::StrContains(bad.status().message(), "LSN 42"));
+  REQUIRE(absl::StrContains(bad.status().message(), "Note"));
+}
+
+TEST_CASE("an upcaster turns an old schema version into the current one",
+          "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Price>("shop.Price", 2).ok());
+  REQUIRE(reg.RegisterUpcaster("shop.Price", 1, [](absl::string_view v1)
+                                                    -> absl::StatusOr<std::string> {
+            if (v1.size() != sizeof(PriceV1)) return absl::DataLossError("bad v1 size");
+            PriceV1 old;
+            std::memcpy(&old, v1.data(), sizeof old);
+            Price now{old.cents, "USD"};
+            return std::string(reinterpret_cast<const char*>(&now), sizeof now);
+          }).ok());
+  PriceV1 old{250};
+  auto e = reg.Decode(EventRegistry::TypeIdOf("shop.Price"), 1,
+                      absl::string_view(reinterpret_cast<const char*>(&old), sizeof old), 9);
+  REQUIRE(e.ok());
+  REQUIRE(PayloadOf<Price>(**e).cents == 250);
+  REQUIRE(std::string(PayloadOf<Price>(**e).currency) == "USD");
+}
+
+TEST_CASE("a version without an upcaster is an error naming type, version and LSN",
+          "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Price>("shop.Price", 3).ok());
+  auto e = reg.Decode(EventRegistry::TypeIdOf("shop.Price"), 1, "xxxx", 77);
+  REQUIRE(e.status().code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(absl::StrContains(e.status().message(), "LSN 77"));
+  REQUIRE(absl::StrContains(e.status().message(), "shop.Price"));
+  REQUIRE(absl::StrContains(e.status().message(), "version 1"));
+}
+
+TEST_CASE("an unknown type id and a too-new version are refused", "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Price>("shop.Price", 1).ok());
+  auto unknown = reg.Decode(12345, 1, "", 5);
+  REQUIRE(unknown.status().code() == absl::StatusCode::kNotFound);
+  REQUIRE(absl::StrContains(unknown.status().message(), "12345"));
+  REQUIRE(absl::StrContains(unknown.status().message(), "LSN 5"));
+  auto newer = reg.Decode(EventRegistry::TypeIdOf("shop.Price"), 2, "", 6);
+  REQUIRE(newer.status().code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("registering a type or a name twice is refused", "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Price>("shop.Price").ok());
+  REQUIRE(reg.Register<Price>("other").code() == absl::StatusCode::kAlreadyExists);
+  REQUIRE(reg.Register<PriceV1>("shop.Price").code() == absl::StatusCode::kAlreadyExists);
+  REQUIRE(reg.Register<PriceV1>("").code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(reg.Register<PriceV1>("v0", 0).code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(reg.RegisterUpcaster("nope", 1, nullptr).code() == absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace engram

@@ -1,0 +1,213 @@
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "actors/actor_system.h"
+#include "image/memory_image.h"
+#include "image/snapshot_store.h"
+
+namespace engram {
+namespace {
+
+struct Add {
+  int64_t n;
+};
+struct Get {};
+struct Added {
+  int64_t n;
+};
+struct Total {
+  int64_t sum = 0;
+  int64_t count = 0;
+  template <class H>
+  friend H AbslHashValue(H h, const Total& t) {
+    return H::combine(std::move(h), t.sum, t.count);
+  }
+};
+
+class Summer : public PersistentActor<Total> {
+ public:
+  Summer() {
+    OnCommand([this](const Add& a) { Emit(Added{a.n}); });
+    OnCommand([this](Get) { return state().sum; });
+    OnEvent([](Total& t, const Added& e) {
+      t.sum += e.n;
+      ++t.count;
+    });
+  }
+};
+
+struct Unsnappable {
+  std::vector<int> v;
+  template <class H>
+  friend H AbslHashValue(H h, const Unsnappable& u) {
+    return H::combine(std::move(h), u.v);
+  }
+};
+class Lister : public PersistentActor<Unsnappable> {
+ public:
+  Lister() {
+    OnCommand([this](const Add& a) { Emit(Added{a.n}); });
+    OnEvent([](Unsnappable& u, const Added& e) { u.v.push_back(static_cast<int>(e.n)); });
+  }
+};
+
+const EventRegistry& Registry() {
+  static EventRegistry* r = [] {
+    auto* reg = new EventRegistry();
+    REQUIRE(reg->Register<Added>("sum.Added").ok());
+    return reg;
+  }();
+  return *r;
+}
+
+std::string TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "engram-snap-XXXXXX").string();
+  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  return tmpl + "/journal";
+}
+
+struct Image {
+  explicit Image(const std::string& dir, uint64_t every = 0)
+      : system(ActorSystemOptions{.scheduler = {.threads = 2}}), image(system, Registry()) {
+    image.RegisterKind<Summer>("summer");
+    image.RegisterKind<Lister>("lister");
+    MemoryImage::Options o;
+    o.journal.segment_size = 1 << 20;
+    o.snapshot_every = every;
+    status = image.Open(dir, o);
+  }
+  int64_t Sum(uint64_t id) {
+    return system.Ask<int64_t>(image.Find(id).value(), Get{}, absl::Seconds(60)).value();
+  }
+  void AddAll(uint64_t id, int from, int to) {
+    ActorRef a = image.Find(id).value();
+    for (int k = from; k <= to; ++k) REQUIRE(system.Ask<Done>(a, Add{k}, absl::Seconds(60)).ok());
+  }
+  ActorSystem system;
+  MemoryImage image;
+  absl::Status status;
+};
+
+TEST_CASE("recovery loads the newest snapshot and replays only the events after it",
+          "[image][snapshot]") {
+  const std::string dir = TempDir();
+  uint64_t live = 0;
+  {
+    Image m(dir);
+    REQUIRE(m.status.ok());
+    REQUIRE(m.image.Spawn<Summer>(1).ok());
+    m.AddAll(1, 1, 50);
+    REQUIRE(m.image.Snapshot(1).ok());
+    m.AddAll(1, 51, 100);
+    live = m.image.ImageHash().value();
+  }
+  Image m(dir);
+  REQUIRE(m.status.ok());
+  REQUIRE(m.image.recovery().snapshots_loaded == 1);
+  REQUIRE(m.image.recovery().events_skipped == 50);
+  REQUIRE(m.image.recovery().events == 50);
+  REQUIRE(m.Sum(1) == 5050);
+  REQUIRE(m.image.ImageHash().value() == live);
+  // Commands after a snapshot-based recovery continue the stream.
+  m.AddAll(1, 1, 1);
+  REQUIRE(m.Sum(1) == 5051);
+}
+
+TEST_CASE("the every-N policy writes a snapshot every N events per actor",
+          "[image][snapshot]") {
+  const std::string dir = TempDir();
+  {
+    Image m(dir, 10);
+    REQUIRE(m.status.ok());
+    REQUIRE(m.image.Spawn<Summer>(7).ok());
+    m.AddAll(7, 1, 35);
+  }
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/snapshots")) {
+    files += absl::EndsWith(e.path().string(), ".snap");
+  }
+  REQUIRE(files == 2);  // versions 20 and 30 kept; 10 deleted
+  Image m(dir);
+  REQUIRE(m.status.ok());
+  REQUIRE(m.image.recovery().events_skipped == 30);
+  REQUIRE(m.Sum(7) == 35 * 36 / 2);
+}
+
+TEST_CASE("a corrupt newest snapshot falls back to the previous one and says so",
+          "[image][snapshot]") {
+  const std::string dir = TempDir();
+  {
+    Image m(dir);
+    REQUIRE(m.status.ok());
+    REQUIRE(m.image.Spawn<Summer>(1).ok());
+    m.AddAll(1, 1, 30);
+    REQUIRE(m.image.Snapshot(1).ok());
+    m.AddAll(1, 31, 60);
+    REQUIRE(m.image.Snapshot(1).ok());
+    m.AddAll(1, 61, 70);
+  }
+  std::vector<std::string> snaps;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/snapshots")) {
+    snaps.push_back(e.path().string());
+  }
+  std::sort(snaps.begin(), snaps.end());
+  REQUIRE(snaps.size() == 2);
+  {  // flip a byte of the newest snapshot's state
+    std::fstream f(snaps.back(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(50);
+    char c;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5a);
+    f.seekp(50);
+    f.write(&c, 1);
+  }
+  Image m(dir);
+  REQUIRE(m.status.ok());
+  REQUIRE(m.image.recovery().snapshots_rejected.size() == 1);
+  REQUIRE(m.image.recovery().snapshots_rejected[0].file == snaps.back());
+  REQUIRE(absl::StrContains(m.image.recovery().snapshots_rejected[0].reason, "checksum"));
+  REQUIRE(m.image.recovery().events_skipped == 30);  // the older snapshot
+  REQUIRE(m.Sum(1) == 70 * 71 / 2);
+}
+
+TEST_CASE("a state without a snapshot codec is refused with an error naming it",
+          "[image][snapshot]") {
+  Image m(TempDir());
+  REQUIRE(m.status.ok());
+  REQUIRE(m.image.Spawn<Lister>(1).ok());
+  absl::Status s = m.image.Snapshot(1);
+  REQUIRE(s.code() == absl::StatusCode::kUnimplemented);
+  REQUIRE(absl::StrContains(s.message(), "Unsnappable"));
+}
+
+TEST_CASE("a snapshot file is refused when truncated, renamed or not a snapshot",
+          "[image][snapshot]") {
+  const std::string dir = TempDir() + "-snaps";
+  SnapshotStore store(dir);
+  REQUIRE(store.Init().ok());
+  REQUIRE(store.Write({5, 10, 99, "state-bytes"}).ok());
+  std::vector<SnapshotStore::Rejected> rejected;
+  auto loaded = store.LoadNewest(&rejected);
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->size() == 1);
+  REQUIRE((*loaded)[0].state == "state-bytes");
+  REQUIRE((*loaded)[0].lsn == 99);
+  // Truncate it: no snapshot for stream 5 any more, and the reason is given.
+  const std::string file = std::filesystem::directory_iterator(dir)->path().string();
+  std::filesystem::resize_file(file, 30);
+  rejected.clear();
+  loaded = store.LoadNewest(&rejected);
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->empty());
+  REQUIRE(rejected.size() == 1);
+}
+
+}  // namespace
+}  // namespace engram
