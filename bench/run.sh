@@ -22,10 +22,12 @@ echo "== mailbox memory =="
 echo
 echo "== micro benchmarks (Google Benchmark) =="
 "$build/bench/runtime/runtime_bench" --benchmark_min_time=0.5
-for extra in "$build"/bench/journal/journal_bench; do
-  if [[ -x "$extra" ]]; then
-    echo
-    echo "== journal =="
-    "$extra"
-  fi
-done
+echo
+echo "== journal =="
+"$build/bench/journal/journal_bench"
+echo
+echo "== memory image =="
+"$build/bench/image/image_bench"
+echo
+echo "== event bus: engram vs CAF 0.17.6 groups vs a mutex-protected map =="
+"$build/bench/bus/bus_bench"

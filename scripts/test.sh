@@ -23,10 +23,22 @@ run_build() {
   local dir="$root/build-$name"
   echo "=== $name build ($dir, $cxx) ==="
   local start=$SECONDS
+  local fuzz=OFF
+  if [[ "$cxx" == clang++ ]]; then fuzz=ON; fi
   CXX="$cxx" cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DENGRAM_BUILD_TESTS=ON -DENGRAM_SANITIZE="$sanitize" > /dev/null
+    -DENGRAM_BUILD_TESTS=ON -DENGRAM_SANITIZE="$sanitize" -DENGRAM_BUILD_FUZZERS="$fuzz" \
+    > /dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
+  if [[ "$fuzz" == ON ]]; then
+    # A bounded libFuzzer run of the segment reader, from a seed corpus of
+    # real segments (a clean journal, a batch, a torn tail).
+    local corpus="$dir/fuzz-corpus"
+    rm -rf "$corpus" && mkdir -p "$corpus"
+    "$dir/tests/fuzz/journal_fuzz_seeds" "$corpus"
+    "$dir/tests/fuzz/journal_segment_fuzzer" -max_total_time="${ENGRAM_FUZZ_SECONDS:-60}" \
+      -print_final_stats=1 "$corpus"
+  fi
   echo "=== $name build passed in $((SECONDS - start)) s ==="
 }
 
