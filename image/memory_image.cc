@@ -8,6 +8,7 @@
 
 #include <xxhash.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "journal/reader.h"
@@ -57,15 +58,8 @@ absl::StatusOr<ActorRef> MemoryImage::SpawnStream(const std::string& kind,
       [this, stream_id, make]() -> std::unique_ptr<Actor> {
         const Context ctx{this, stream_id};
         const Context* outer = std::exchange(tls_context, &ctx);
-        std::unique_ptr<Actor> a;
-        try {
-          a = make();
-        } catch (...) {
-          tls_context = outer;
-          throw;
-        }
-        tls_context = outer;
-        return a;
+        absl::Cleanup restore = [outer] { tls_context = outer; };
+        return make();
       });
   if (!ref) return absl::FailedPreconditionError("the actor system is shut down");
   streams_[stream_id] = ref;

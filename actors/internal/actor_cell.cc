@@ -3,6 +3,7 @@
 #include <exception>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "actors/actor.h"
 #include "actors/actor_system.h"
@@ -109,13 +110,8 @@ std::string ActorCell::name() const {
 
 void ActorCell::Construct() {
   ActorCell* outer = std::exchange(tls_constructing, this);
-  try {
-    actor_ = factory_();
-  } catch (...) {
-    tls_constructing = outer;
-    throw;
-  }
-  tls_constructing = outer;
+  absl::Cleanup restore = [outer] { tls_constructing = outer; };
+  actor_ = factory_();
 }
 
 SendResult ActorCell::Enqueue(Envelope* e) noexcept {

@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
@@ -101,14 +102,9 @@ CheckResult Check(const std::string& dir) {
   return r;
 }
 
-std::string TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "engram-bank-XXXXXX").string();
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  return tmpl + "/journal";
-}
-
 void CrashRounds(const char* durability) {
-  const std::string dir = TempDir();
+  engram::testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> delay_ms(50, 600);
   int64_t max_acked = 0;
@@ -136,7 +132,6 @@ void CrashRounds(const char* durability) {
     max_acked = r.transfers;
   }
   REQUIRE(killed_mid_run > 0);
-  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
 }
 
 TEST_CASE("bank run killed at random moments loses no acknowledged transfer and no money (process)",

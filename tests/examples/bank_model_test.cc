@@ -9,6 +9,7 @@
 
 #include "actors/actor_system.h"
 #include "examples/bank/bank_model.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
@@ -19,10 +20,7 @@ struct Bank {
       : system(engram::ActorSystemOptions{.scheduler = {.threads = 2}}),
         image(system, Registry()) {
     bank::RegisterKinds(image);
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "engram-bankm-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    REQUIRE(image.Open(tmpl + "/journal").ok());
+    REQUIRE(image.Open(tmp.Sub("journal")).ok());
     for (uint64_t i = 1; i <= 2; ++i) {
       ActorRef a = image.Spawn<bank::Account>(i).value();
       REQUIRE(system.Ask<engram::Done>(a, bank::Open{1000}, absl::Seconds(60)).ok());
@@ -49,6 +47,7 @@ struct Bank {
     return system.Ask<int64_t>(image.Find(id).value(), bank::GetBalance{}, absl::Seconds(60))
         .value();
   }
+  engram::testing::TempDir tmp;  // outlives the image that writes into it
   engram::ActorSystem system;
   engram::MemoryImage image;
 };

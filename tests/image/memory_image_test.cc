@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "actors/actor_system.h"
+#include "tests/temp_dir.h"
 
 namespace engram {
 namespace {
@@ -68,12 +69,6 @@ EventRegistry MakeRegistry() {
   return reg;
 }
 
-std::string TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "engram-image-XXXXXX").string();
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  return tmpl + "/journal";
-}
-
 struct Fixture {
   explicit Fixture(const EventRegistry& reg, const std::string& dir,
                    Durability durability = Durability::kProcess)
@@ -96,7 +91,8 @@ int64_t GetValue(Fixture& f, const ActorRef& c) {
 TEST_CASE("a restart rebuilds every actor, created at run time, to the same image",
           "[image]") {
   const EventRegistry reg = MakeRegistry();
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   uint64_t live_hash = 0;
   {
     Fixture f(reg, dir);
@@ -120,7 +116,8 @@ TEST_CASE("a restart rebuilds every actor, created at run time, to the same imag
 
 TEST_CASE("replaying the same journal twice gives equal image hashes", "[image]") {
   const EventRegistry reg = MakeRegistry();
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     Fixture f(reg, dir);
     REQUIRE(f.status.ok());
@@ -145,7 +142,8 @@ TEST_CASE("replaying the same journal twice gives equal image hashes", "[image]"
 TEST_CASE("a rejected command journals nothing and the requester gets the error",
           "[image]") {
   const EventRegistry reg = MakeRegistry();
-  Fixture f(reg, TempDir());
+  testing::TempDir tmp;
+  Fixture f(reg, tmp.Sub("journal"));
   REQUIRE(f.status.ok());
   ActorRef c = f.image.Spawn<Counter>(1).value();
   const uint64_t before = f.image.journal()->last_lsn();
@@ -162,7 +160,8 @@ TEST_CASE("a rejected command journals nothing and the requester gets the error"
 
 TEST_CASE("no reply leaves before the command's events are durable", "[image][gating]") {
   const EventRegistry reg = MakeRegistry();
-  Fixture f(reg, TempDir());
+  testing::TempDir tmp;
+  Fixture f(reg, tmp.Sub("journal"));
   REQUIRE(f.status.ok());
   ActorRef c = f.image.Spawn<Counter>(1).value();
   f.image.HoldOutputs();  // as if the flush were held back
@@ -185,7 +184,8 @@ TEST_CASE("no reply leaves before the command's events are durable", "[image][ga
 
 TEST_CASE("at sync durability a reply waits for the group commit", "[image][gating]") {
   const EventRegistry reg = MakeRegistry();
-  Fixture f(reg, TempDir(), Durability::kSync);
+  testing::TempDir tmp;
+  Fixture f(reg, tmp.Sub("journal"), Durability::kSync);
   REQUIRE(f.status.ok());
   ActorRef c = f.image.Spawn<Counter>(1).value();
   for (int i = 0; i < 100; ++i) {
@@ -197,7 +197,8 @@ TEST_CASE("at sync durability a reply waits for the group commit", "[image][gati
 
 TEST_CASE("an event of an unregistered type stops recovery with an error naming it",
           "[image]") {
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     const EventRegistry reg = MakeRegistry();
     Fixture f(reg, dir);
@@ -216,7 +217,8 @@ TEST_CASE("an event of an unregistered type stops recovery with an error naming 
 }
 
 TEST_CASE("a journal whose type catalog contradicts the registry is refused", "[image]") {
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     const EventRegistry reg = MakeRegistry();
     Fixture f(reg, dir);
@@ -242,7 +244,8 @@ TEST_CASE("a journal whose type catalog contradicts the registry is refused", "[
 
 TEST_CASE("spawning an existing stream or an unknown kind is refused", "[image]") {
   const EventRegistry reg = MakeRegistry();
-  Fixture f(reg, TempDir());
+  testing::TempDir tmp;
+  Fixture f(reg, tmp.Sub("journal"));
   REQUIRE(f.status.ok());
   REQUIRE(f.image.Spawn<Counter>(5).ok());
   REQUIRE(f.image.Spawn<Counter>(5).status().code() == absl::StatusCode::kAlreadyExists);
@@ -259,7 +262,8 @@ namespace {
 TEST_CASE("a read-only image replays to any LSN, steps, and stops at a breakpoint",
           "[image][debugging]") {
   const EventRegistry reg = MakeRegistry();
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     Fixture f(reg, dir);
     REQUIRE(f.status.ok());
@@ -309,7 +313,8 @@ TEST_CASE("a read-only image replays to any LSN, steps, and stops at a breakpoin
 
 TEST_CASE("the image as of an LSN hashes the same every time", "[image][debugging]") {
   const EventRegistry reg = MakeRegistry();
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     Fixture f(reg, dir);
     REQUIRE(f.status.ok());

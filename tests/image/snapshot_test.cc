@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "actors/actor_system.h"
+#include "tests/temp_dir.h"
 #include "image/memory_image.h"
 #include "image/snapshot_store.h"
 
@@ -67,12 +68,6 @@ const EventRegistry& Registry() {
   return *r;
 }
 
-std::string TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "engram-snap-XXXXXX").string();
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  return tmpl + "/journal";
-}
-
 struct Image {
   explicit Image(const std::string& dir, uint64_t every = 0)
       : system(ActorSystemOptions{.scheduler = {.threads = 2}}), image(system, Registry()) {
@@ -97,7 +92,8 @@ struct Image {
 
 TEST_CASE("recovery loads the newest snapshot and replays only the events after it",
           "[image][snapshot]") {
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   uint64_t live = 0;
   {
     Image m(dir);
@@ -122,7 +118,8 @@ TEST_CASE("recovery loads the newest snapshot and replays only the events after 
 
 TEST_CASE("the every-N policy writes a snapshot every N events per actor",
           "[image][snapshot]") {
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     Image m(dir, 10);
     REQUIRE(m.status.ok());
@@ -142,7 +139,8 @@ TEST_CASE("the every-N policy writes a snapshot every N events per actor",
 
 TEST_CASE("a corrupt newest snapshot falls back to the previous one and says so",
           "[image][snapshot]") {
-  const std::string dir = TempDir();
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
   {
     Image m(dir);
     REQUIRE(m.status.ok());
@@ -179,7 +177,8 @@ TEST_CASE("a corrupt newest snapshot falls back to the previous one and says so"
 
 TEST_CASE("a state without a snapshot codec is refused with an error naming it",
           "[image][snapshot]") {
-  Image m(TempDir());
+  testing::TempDir tmp;
+  Image m(tmp.Sub("journal"));
   REQUIRE(m.status.ok());
   REQUIRE(m.image.Spawn<Lister>(1).ok());
   absl::Status s = m.image.Snapshot(1);
@@ -189,7 +188,8 @@ TEST_CASE("a state without a snapshot codec is refused with an error naming it",
 
 TEST_CASE("a snapshot file is refused when truncated, renamed or not a snapshot",
           "[image][snapshot]") {
-  const std::string dir = TempDir() + "-snaps";
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("snaps");
   SnapshotStore store(dir);
   REQUIRE(store.Init().ok());
   REQUIRE(store.Write({5, 10, 99, "state-bytes"}).ok());

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,8 @@ std::string MakeSmallJournal(const std::string& dir, std::vector<size_t>* ends) 
 // Writes `bytes` as the only segment of a fresh journal directory.
 std::string Install(const TempDir& tmp, const std::string& name, const std::string& bytes) {
   const std::string dir = tmp.Sub(name);
-  testing::TempDir::RemoveTree(dir);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
   mkdir(dir.c_str(), 0700);
   testing::WriteFile(dir + "/" + internal::SegmentFileName(1), bytes);
   return dir;

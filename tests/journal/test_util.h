@@ -13,43 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 namespace engram::testing {
-
-// A fresh directory under /tmp, removed with its files on destruction.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/engram-journal-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { RemoveTree(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
-  static void RemoveTree(const std::string& path) {
-    if (DIR* d = opendir(path.c_str())) {
-      while (struct dirent* e = readdir(d)) {
-        std::string n = e->d_name;
-        if (n == "." || n == "..") continue;
-        std::string p = path + "/" + n;
-        struct stat st;
-        if (lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-          RemoveTree(p);
-        } else {
-          unlink(p.c_str());
-        }
-      }
-      closedir(d);
-    }
-    rmdir(path.c_str());
-  }
-
- private:
-  std::string path_;
-};
 
 inline std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
