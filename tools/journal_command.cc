@@ -99,19 +99,54 @@ std::string Preview(absl::string_view p, bool json) {
   return out;
 }
 
-void PrintRecord(const RecordView& v, bool json) {
+// Type names learned from a memory image's records: stream 0 / type 0
+// records catalog "<type id>=<name>"; other type 0 records create a stream
+// whose kind is the payload.
+class TypeNames {
+ public:
+  void Learn(const RecordView& v) {
+    if (v.type_id != 0 || v.stream_id != 0) return;
+    const std::string entry(v.payload);
+    const size_t eq = entry.find('=');
+    uint32_t id = 0;
+    if (eq != std::string::npos && absl::SimpleAtoi(entry.substr(0, eq), &id)) {
+      names_[id] = entry.substr(eq + 1);
+    }
+  }
+  // "" when nothing is known.
+  std::string NameOf(const RecordView& v) const {
+    if (v.type_id == 0) {
+      if (v.stream_id == 0) return "type catalog";
+      return names_.empty() ? std::string() : "stream created";
+    }
+    auto it = names_.find(v.type_id);
+    return it == names_.end() ? std::string() : it->second;
+  }
+  std::string NameOf(uint32_t type_id) const {
+    auto it = names_.find(type_id);
+    return it == names_.end() ? std::string() : it->second;
+  }
+
+ private:
+  std::map<uint32_t, std::string> names_;
+};
+
+void PrintRecord(const RecordView& v, bool json, const TypeNames& names) {
+  const std::string name = names.NameOf(v);
   if (json) {
     std::printf(
         "{\"lsn\":%" PRIu64 ",\"stream\":%" PRIu64 ",\"version\":%" PRIu64
-        ",\"type\":%u,\"schema\":%u,\"flags\":%u,\"time_ns\":%" PRId64
+        ",\"type\":%u,%s\"schema\":%u,\"flags\":%u,\"time_ns\":%" PRId64
         ",\"time\":\"%s\",\"size\":%zu,\"batch\":%u,\"payload\":\"%s\"}\n",
-        v.lsn, v.stream_id, v.stream_version, v.type_id, v.schema_version, v.flags,
-        v.timestamp_ns, FormatTime(v.timestamp_ns).c_str(), v.payload.size(),
-        v.batch_count, Preview(v.payload, true).c_str());
+        v.lsn, v.stream_id, v.stream_version, v.type_id,
+        name.empty() ? "" : absl::StrCat("\"type_name\":\"", Preview(name, true), "\",").c_str(),
+        v.schema_version, v.flags, v.timestamp_ns, FormatTime(v.timestamp_ns).c_str(),
+        v.payload.size(), v.batch_count, Preview(v.payload, true).c_str());
   } else {
     std::printf("%" PRIu64 " stream=%" PRIu64 " version=%" PRIu64
-                " type=%u schema=%u time=%s size=%zu payload=\"%s\"\n",
-                v.lsn, v.stream_id, v.stream_version, v.type_id, v.schema_version,
+                " type=%u%s schema=%u time=%s size=%zu payload=\"%s\"\n",
+                v.lsn, v.stream_id, v.stream_version, v.type_id,
+                name.empty() ? "" : absl::StrCat("(", name, ")").c_str(), v.schema_version,
                 FormatTime(v.timestamp_ns).c_str(), v.payload.size(),
                 Preview(v.payload, false).c_str());
   }
@@ -189,10 +224,12 @@ int Verify(const Args& a) {
 int Stats(const Args& a) {
   Progress progress("scanning");
   std::map<uint32_t, uint64_t> per_type;
+  TypeNames names;
   int64_t min_time = std::numeric_limits<int64_t>::max(), max_time = 0;
   auto rep = ScanJournal(
       a.dir,
       [&](const RecordView& v) {
+        names.Learn(v);
         ++per_type[v.type_id];
         min_time = std::min(min_time, v.timestamp_ns);
         max_time = std::max(max_time, v.timestamp_ns);
@@ -213,7 +250,9 @@ int Stats(const Args& a) {
   }
   std::printf("records per type:\n");
   for (const auto& [type, n] : per_type) {
-    std::printf("  type %u: %" PRIu64 "\n", type, n);
+    const std::string name = names.NameOf(type);
+    std::printf("  type %u%s: %" PRIu64 "\n", type,
+                name.empty() ? "" : absl::StrCat(" (", name, ")").c_str(), n);
   }
   if (rep->corrupt) return Fail(rep->CorruptionStatus());
   if (rep->torn) {
@@ -223,8 +262,15 @@ int Stats(const Args& a) {
 }
 
 int Dump(const Args& a) {
-  auto r = Reader::Open(a.dir, a.from);
+  // Report a --from that retention deleted, as before; then read from the
+  // oldest record so that type names cataloged before --from are known.
+  if (a.from > 0) {
+    auto at = Reader::Open(a.dir, a.from);
+    if (!at.ok()) return Fail(at.status());
+  }
+  auto r = Reader::Open(a.dir, 0);
   if (!r.ok()) return Fail(r.status());
+  TypeNames names;
   RecordView v;
   for (;;) {
     if ((*r)->next_lsn() > a.to) break;
@@ -234,7 +280,8 @@ int Dump(const Args& a) {
       return Fail(got.status());
     }
     if (!*got) break;
-    PrintRecord(v, a.json);
+    names.Learn(v);
+    if (v.lsn >= a.from) PrintRecord(v, a.json, names);
   }
   return kExitOk;
 }
@@ -253,12 +300,22 @@ int Tail(const Args& a) {
   auto r = Reader::Open(a.dir, from);
   if (!r.ok()) return Fail(r.status());
   RecordView v;
+  // Type names cataloged before the first record shown.
+  TypeNames names;
+  if (auto early = Reader::Open(a.dir, 0); early.ok()) {
+    while ((*early)->next_lsn() < from) {
+      auto got = (*early)->Next(&v);
+      if (!got.ok() || !*got) break;
+      names.Learn(v);
+    }
+  }
   absl::Time last = absl::Now();
   for (;;) {
     auto got = (*r)->NextWait(&v, absl::Milliseconds(200));
     if (!got.ok()) return Fail(got.status());
     if (*got) {
-      PrintRecord(v, false);
+      names.Learn(v);
+      PrintRecord(v, false, names);
       std::fflush(stdout);
       last = absl::Now();
     } else if (a.idle_exit_ms >= 0 &&
