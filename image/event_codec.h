@@ -25,8 +25,17 @@ namespace engram {
 //
 // Decode must reject malformed bytes with an error, never crash: recovery
 // reports it with the record's LSN.
-template <class T, class Enable = void>
-struct EventCodec {
+//
+// Optionally, `static std::string ToText(const T&)` gives the event's fields
+// as text, for `bank journal dump`-style tools (EventRegistry::Describe). A
+// trivially copyable type that only wants ToText inherits the byte codec:
+//
+//   template <> struct engram::EventCodec<Debited>
+//       : engram::TriviallyCopyableCodec<Debited> {
+//     static std::string ToText(const Debited& d) { return absl::StrCat("amount=", d.amount); }
+//   };
+template <class T>
+struct TriviallyCopyableCodec {
   static_assert(std::is_trivially_copyable_v<T>,
                 "this event type is not trivially copyable: specialize "
                 "engram::EventCodec<T> with Encode and Decode");
@@ -43,6 +52,9 @@ struct EventCodec {
     return e;
   }
 };
+
+template <class T, class Enable = void>
+struct EventCodec : TriviallyCopyableCodec<T> {};
 
 }  // namespace engram
 

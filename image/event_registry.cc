@@ -86,6 +86,16 @@ absl::Status EventRegistry::Encode(const Envelope& e, const TypeInfo** info,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> EventRegistry::Describe(uint32_t type_id, uint16_t schema_version,
+                                                    absl::string_view payload,
+                                                    uint64_t lsn) const {
+  const TypeInfo* t = FindById(type_id);
+  if (t == nullptr || !t->to_text) return std::string();
+  absl::StatusOr<std::unique_ptr<Envelope>> e = Decode(type_id, schema_version, payload, lsn);
+  if (!e.ok()) return e.status();
+  return t->to_text(**e);
+}
+
 absl::StatusOr<std::unique_ptr<Envelope>> EventRegistry::Decode(
     uint32_t type_id, uint16_t schema_version, absl::string_view payload,
     uint64_t lsn) const {

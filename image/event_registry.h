@@ -1,6 +1,7 @@
 #ifndef ENGRAM_IMAGE_EVENT_REGISTRY_H_
 #define ENGRAM_IMAGE_EVENT_REGISTRY_H_
 
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,6 +38,8 @@ class EventRegistry {
     const TypeTag* tag = nullptr;
     std::function<void(const Envelope&, std::string*)> encode;
     std::function<absl::StatusOr<std::unique_ptr<Envelope>>(absl::string_view)> decode;
+    // The fields as text, when the codec has ToText; empty otherwise.
+    std::function<std::string(const Envelope&)> to_text;
     // Upcasters by the version they read: upcasters[v] turns v into v + 1.
     absl::flat_hash_map<uint16_t,
                         std::function<absl::StatusOr<std::string>(absl::string_view)>>
@@ -60,6 +63,13 @@ class EventRegistry {
       if (!v.ok()) return v.status();
       return std::unique_ptr<Envelope>(new TypedEnvelope<T>(std::move(*v)));
     };
+    if constexpr (requires(const T& v) {
+                    { EventCodec<T>::ToText(v) } -> std::convertible_to<std::string>;
+                  }) {
+      info.to_text = [](const Envelope& e) -> std::string {
+        return EventCodec<T>::ToText(static_cast<const TypedEnvelope<T>&>(e).value);
+      };
+    }
     return Add(std::move(info));
   }
 
@@ -82,6 +92,11 @@ class EventRegistry {
   // current version. Errors name the type (or its id), the version and `lsn`:
   // unknown type id, a version newer than the registered one, a missing
   // upcaster, a payload the codec rejects.
+  // The record's fields as text ("" when its type has no ToText), decoded
+  // and upcast as Decode() does.
+  absl::StatusOr<std::string> Describe(uint32_t type_id, uint16_t schema_version,
+                                       absl::string_view payload, uint64_t lsn) const;
+
   absl::StatusOr<std::unique_ptr<Envelope>> Decode(uint32_t type_id,
                                                    uint16_t schema_version,
                                                    absl::string_view payload,

@@ -131,24 +131,46 @@ class TypeNames {
   std::map<uint32_t, std::string> names_;
 };
 
+std::string JsonEscape(absl::string_view s) {
+  std::string out;
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// Set for the duration of RunJournalCommand(args, describe).
+const RecordDescriber* g_describe = nullptr;
+
 void PrintRecord(const RecordView& v, bool json, const TypeNames& names) {
   const std::string name = names.NameOf(v);
+  const std::string text = g_describe != nullptr && *g_describe ? (*g_describe)(v) : "";
   if (json) {
     std::printf(
         "{\"lsn\":%" PRIu64 ",\"stream\":%" PRIu64 ",\"version\":%" PRIu64
         ",\"type\":%u,%s\"schema\":%u,\"flags\":%u,\"time_ns\":%" PRId64
-        ",\"time\":\"%s\",\"size\":%zu,\"batch\":%u,\"payload\":\"%s\"}\n",
+        ",\"time\":\"%s\",\"size\":%zu,\"batch\":%u,\"payload\":\"%s\"%s}\n",
         v.lsn, v.stream_id, v.stream_version, v.type_id,
         name.empty() ? "" : absl::StrCat("\"type_name\":\"", Preview(name, true), "\",").c_str(),
         v.schema_version, v.flags, v.timestamp_ns, FormatTime(v.timestamp_ns).c_str(),
-        v.payload.size(), v.batch_count, Preview(v.payload, true).c_str());
+        v.payload.size(), v.batch_count, Preview(v.payload, true).c_str(),
+        text.empty() ? "" : absl::StrCat(",\"text\":\"", JsonEscape(text), "\"").c_str());
   } else {
     std::printf("%" PRIu64 " stream=%" PRIu64 " version=%" PRIu64
-                " type=%u%s schema=%u time=%s size=%zu payload=\"%s\"\n",
+                " type=%u%s schema=%u time=%s size=%zu payload=\"%s\"%s\n",
                 v.lsn, v.stream_id, v.stream_version, v.type_id,
                 name.empty() ? "" : absl::StrCat("(", name, ")").c_str(), v.schema_version,
                 FormatTime(v.timestamp_ns).c_str(), v.payload.size(),
-                Preview(v.payload, false).c_str());
+                Preview(v.payload, false).c_str(),
+                text.empty() ? "" : absl::StrCat(" ", text).c_str());
   }
 }
 
@@ -328,6 +350,13 @@ int Tail(const Args& a) {
 }  // namespace
 
 const char* JournalUsage() { return kUsage; }
+
+int RunJournalCommand(const std::vector<std::string>& args, RecordDescriber describe) {
+  g_describe = &describe;
+  const int code = RunJournalCommand(args);
+  g_describe = nullptr;
+  return code;
+}
 
 int RunJournalCommand(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("'journal' needs a command: verify, dump, stats or tail");

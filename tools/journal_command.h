@@ -4,7 +4,10 @@
 #define ENGRAM_TOOLS_JOURNAL_COMMAND_H_
 
 #include <string>
+#include <functional>
 #include <vector>
+
+#include "journal/record.h"
 
 namespace engram::tools {
 
@@ -16,6 +19,12 @@ inline constexpr int kExitUsage = 2;    // bad arguments
 // Runs `engram journal ARGS...` (args excludes "engram journal"); writes
 // results to stdout, diagnostics to stderr; returns the exit code.
 int RunJournalCommand(const std::vector<std::string>& args);
+
+// A record's fields as text, or "" when there is none. An application that
+// embeds the command line (e.g. `bank journal dump`) passes one built on
+// its EventRegistry, so that dump and tail also print field values.
+using RecordDescriber = std::function<std::string(const RecordView&)>;
+int RunJournalCommand(const std::vector<std::string>& args, RecordDescriber describe);
 
 // The usage text of `engram journal`.
 const char* JournalUsage();

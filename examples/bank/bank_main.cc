@@ -21,6 +21,9 @@
 //     printing each record applied.
 //   bank hash --journal DIR --at LSN [--at LSN ...]
 //     Prints the image hash as of each LSN.
+//   bank journal verify|dump|stats|tail DIR ...
+//     The `engram journal` command line, with the bank's event types: dump
+//     and tail also print each event's fields.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +39,7 @@
 #include "actors/actor_system.h"
 #include "examples/bank/bank_model.h"
 #include "image/memory_image.h"
+#include "tools/journal_command.h"
 
 namespace {
 
@@ -335,6 +339,20 @@ int Hash(const Args& a, engram::ActorSystem& system, const engram::EventRegistry
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "journal") {
+    static engram::EventRegistry registry;
+    if (absl::Status s = bank::RegisterEvents(registry); !s.ok()) {
+      std::fprintf(stderr, "bank: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return engram::tools::RunJournalCommand(
+        std::vector<std::string>(argv + 2, argv + argc),
+        [](const engram::RecordView& v) -> std::string {
+          absl::StatusOr<std::string> text =
+              registry.Describe(v.type_id, v.schema_version, v.payload, v.lsn);
+          return text.ok() ? *text : "(undecodable: " + std::string(text.status().message()) + ")";
+        });
+  }
   const Args args = Parse(argc, argv);
   engram::ActorSystemOptions options;
   options.scheduler.threads = args.threads;

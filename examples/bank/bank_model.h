@@ -14,6 +14,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "image/event_codec.h"
 #include "actors/actor_ref.h"
 #include "image/event_registry.h"
 #include "image/memory_image.h"
@@ -105,5 +107,40 @@ inline constexpr uint64_t kFirstTransferId = uint64_t{1} << 32;
 inline constexpr int64_t kInitialBalance = 1000;
 
 }  // namespace bank
+
+// Text forms of the bank's events, for `bank journal dump` (the byte codec
+// stays the default one).
+namespace engram {
+template <>
+struct EventCodec<bank::AccountOpened> : TriviallyCopyableCodec<bank::AccountOpened> {
+  static std::string ToText(const bank::AccountOpened& e) {
+    return absl::StrCat("initial=", e.initial);
+  }
+};
+template <>
+struct EventCodec<bank::Debited> : TriviallyCopyableCodec<bank::Debited> {
+  static std::string ToText(const bank::Debited& e) {
+    return absl::StrCat("transfer=", e.transfer, " amount=", e.amount);
+  }
+};
+template <>
+struct EventCodec<bank::Credited> : TriviallyCopyableCodec<bank::Credited> {
+  static std::string ToText(const bank::Credited& e) {
+    return absl::StrCat("transfer=", e.transfer, " amount=", e.amount);
+  }
+};
+template <>
+struct EventCodec<bank::Refunded> : TriviallyCopyableCodec<bank::Refunded> {
+  static std::string ToText(const bank::Refunded& e) {
+    return absl::StrCat("transfer=", e.transfer, " amount=", e.amount);
+  }
+};
+template <>
+struct EventCodec<bank::TransferStarted> : TriviallyCopyableCodec<bank::TransferStarted> {
+  static std::string ToText(const bank::TransferStarted& e) {
+    return absl::StrCat("from=", e.from, " to=", e.to, " amount=", e.amount);
+  }
+};
+}  // namespace engram
 
 #endif  // ENGRAM_EXAMPLES_BANK_BANK_MODEL_H_

@@ -161,3 +161,31 @@ TEST_CASE("bank rejects bad arguments with one clear line and exit code 2",
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("bank journal dump shows registered type names and field values",
+          "[examples][bank][cli]") {
+  engram::testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
+  Child run = Spawn({BANK_BINARY, "run", "--journal", dir, "--accounts", "3", "--transfers",
+                     "5", "--seed", "1"});
+  std::string out;
+  REQUIRE(Finish(run, &out) == 0);
+  Child dump = Spawn({BANK_BINARY, "journal", "dump", dir, "--json"});
+  std::string json;
+  REQUIRE(Finish(dump, &json) == 0);
+  REQUIRE(json.find("\"type_name\":\"bank.AccountOpened\"") != std::string::npos);
+  REQUIRE(json.find("\"text\":\"initial=1000\"") != std::string::npos);
+  REQUIRE(json.find("\"type_name\":\"bank.TransferStarted\"") != std::string::npos);
+  REQUIRE(json.find("\"text\":\"from=") != std::string::npos);
+  Child stats = Spawn({BANK_BINARY, "journal", "stats", dir});
+  std::string text;
+  REQUIRE(Finish(stats, &text) == 0);
+  REQUIRE(text.find("(bank.Debited)") != std::string::npos);
+  Child bad = Spawn({BANK_BINARY, "journal", "dump", tmp.Sub("missing")});
+  std::string none;
+  REQUIRE(Finish(bad, &none) == 1);
+}
+
+}  // namespace

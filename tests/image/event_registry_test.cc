@@ -116,3 +116,43 @@ TEST_CASE("registering a type or a name twice is refused", "[image][registry]") 
 
 }  // namespace
 }  // namespace engram
+
+namespace engram {
+namespace {
+struct Shipped {
+  int64_t order;
+  int32_t parcels;
+};
+}  // namespace
+
+template <>
+struct EventCodec<Shipped> : TriviallyCopyableCodec<Shipped> {
+  static std::string ToText(const Shipped& s) {
+    return absl::StrCat("order=", s.order, " parcels=", s.parcels);
+  }
+};
+
+namespace {
+
+TEST_CASE("a codec with ToText describes a record's fields", "[image][registry]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Shipped>("shop.Shipped").ok());
+  REQUIRE(reg.Register<Price>("shop.Price").ok());
+  Shipped s{42, 3};
+  absl::StatusOr<std::string> text =
+      reg.Describe(EventRegistry::TypeIdOf("shop.Shipped"), 1,
+                   absl::string_view(reinterpret_cast<const char*>(&s), sizeof s), 1);
+  REQUIRE(text.ok());
+  REQUIRE(*text == "order=42 parcels=3");
+  Price p{1, "EUR"};
+  text = reg.Describe(EventRegistry::TypeIdOf("shop.Price"), 1,
+                      absl::string_view(reinterpret_cast<const char*>(&p), sizeof p), 2);
+  REQUIRE(text.ok());
+  REQUIRE(text->empty());  // no ToText
+  REQUIRE(reg.Describe(EventRegistry::TypeIdOf("shop.Shipped"), 1, "short", 3)
+              .status()
+              .code() == absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace engram
