@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -334,6 +335,84 @@ TEST_CASE("the image as of an LSN hashes the same every time", "[image][debuggin
   };
   REQUIRE(hash_at(50) == hash_at(50));
   REQUIRE(hash_at(50) != hash_at(51));
+}
+
+}  // namespace
+}  // namespace engram
+
+namespace engram {
+namespace {
+
+struct AddedV1 {  // the old schema of counter.Added: 32-bit n, no time
+  int32_t n;
+};
+
+class CounterV1 : public PersistentActor<CounterState> {
+ public:
+  CounterV1() {
+    OnCommand([this](const Add& a) { Emit(AddedV1{static_cast<int32_t>(a.n)}); });
+    OnEvent([](CounterState& s, const AddedV1& e) {
+      s.value += e.n;
+      ++s.changes;
+    });
+  }
+};
+
+TEST_CASE("replay upcasts events journaled with an older schema version", "[image][upcast]") {
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
+  {
+    EventRegistry old_reg;
+    REQUIRE(old_reg.Register<AddedV1>("counter.Added", 1).ok());
+    ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2}});
+    MemoryImage image(system, old_reg);
+    image.RegisterKind<CounterV1>("counter");
+    REQUIRE(image.Open(dir).ok());
+    ActorRef c = image.Spawn<CounterV1>(1).value();
+    for (int k = 1; k <= 10; ++k) REQUIRE(system.Ask<Done>(c, Add{k}, absl::Seconds(60)).ok());
+  }
+  EventRegistry reg;
+  REQUIRE(reg.Register<Added>("counter.Added", 2).ok());
+  REQUIRE(reg.Register<WasReset>("counter.WasReset").ok());
+  int upcasts = 0;
+  REQUIRE(reg.RegisterUpcaster("counter.Added", 1, [&](absl::string_view v1)
+                                                      -> absl::StatusOr<std::string> {
+            ++upcasts;
+            if (v1.size() != sizeof(AddedV1)) return absl::DataLossError("bad v1");
+            AddedV1 old;
+            std::memcpy(&old, v1.data(), sizeof old);
+            Added now{old.n, 0};
+            return std::string(reinterpret_cast<const char*>(&now), sizeof now);
+          }).ok());
+  Fixture f(reg, dir);
+  REQUIRE(f.status.ok());
+  REQUIRE(upcasts == 10);
+  REQUIRE(GetValue(f, f.image.Find(1).value()) == 55);
+  // New events are written at the current version and replay without it.
+  REQUIRE(f.system.Ask<Done>(f.image.Find(1).value(), Add{5}, absl::Seconds(60)).ok());
+  REQUIRE(GetValue(f, f.image.Find(1).value()) == 60);
+}
+
+TEST_CASE("replay without the upcaster an old version needs stops with an error naming it",
+          "[image][upcast]") {
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
+  {
+    EventRegistry old_reg;
+    REQUIRE(old_reg.Register<AddedV1>("counter.Added", 1).ok());
+    ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2}});
+    MemoryImage image(system, old_reg);
+    image.RegisterKind<CounterV1>("counter");
+    REQUIRE(image.Open(dir).ok());
+    REQUIRE(system.Ask<Done>(image.Spawn<CounterV1>(1).value(), Add{1}, absl::Seconds(60)).ok());
+  }
+  EventRegistry reg;
+  REQUIRE(reg.Register<Added>("counter.Added", 2).ok());
+  Fixture f(reg, dir);
+  REQUIRE(f.status.code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(absl::StrContains(f.status.message(), "counter.Added"));
+  REQUIRE(absl::StrContains(f.status.message(), "version 1"));
+  REQUIRE(absl::StrContains(f.status.message(), "LSN 3"));
 }
 
 }  // namespace
