@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 build="$root/build-bench"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_BUILD_BENCHMARKS=ON > /dev/null
+  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image" -DENGRAM_BUILD_BENCHMARKS=ON > /dev/null
 cmake --build "$build" -j"$(nproc)"
 threads="$(nproc)"
 

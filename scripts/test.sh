@@ -26,7 +26,7 @@ run_build() {
   local fuzz=OFF
   if [[ "$cxx" == clang++ ]]; then fuzz=ON; fi
   CXX="$cxx" cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DENGRAM_BUILD_TESTS=ON -DENGRAM_SANITIZE="$sanitize" -DENGRAM_BUILD_FUZZERS="$fuzz" \
+    -DENGRAM_BUILD_TESTS=ON -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image" -DENGRAM_SANITIZE="$sanitize" -DENGRAM_BUILD_FUZZERS="$fuzz" \
     > /dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
