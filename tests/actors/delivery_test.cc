@@ -74,8 +74,16 @@ class MigratingSender : public Actor {
       const int w = Scheduler::CurrentWorkerIndex();
       if (last_worker_ != -1 && w != last_worker_) migrations_->fetch_add(1);
       last_worker_ = w;
-      for (const ActorRef& r : to_) r.Send(Seq{id_, sent_});
-      if (++sent_ < n_) self().Send(Step{});
+      if (sent_ < n_) {
+        for (const ActorRef& r : to_) r.Send(Seq{id_, sent_});
+        ++sent_;
+      }
+      // Keep stepping (without sending) until some sender has migrated, so
+      // that a machine too busy to run the second worker for a while cannot
+      // make the test vacuous; bounded by 60 s.
+      if (sent_ < n_ || (migrations_->load() == 0 && absl::Now() < give_up_)) {
+        self().Send(Step{});
+      }
     });
   }
 
@@ -86,6 +94,7 @@ class MigratingSender : public Actor {
   std::shared_ptr<std::atomic<int>> migrations_;
   int64_t sent_ = 0;
   int last_worker_ = -1;
+  const absl::Time give_up_ = absl::Now() + absl::Seconds(60);
 };
 
 TEST_CASE("messages from one sender arrive in send order when the sender migrates between workers",
@@ -111,7 +120,11 @@ TEST_CASE("messages from one sender arrive in send order when the sender migrate
   done->wait();
   REQUIRE(tally->violations == 0);
   REQUIRE(tally->received == int64_t{kReceivers} * kSenders * kMigrationSteps);
-  // The guarantee was exercised: senders really moved between workers.
+  // The guarantee was exercised: senders really moved between workers
+  // (senders keep stepping until one has, for at most 60 s).
+  for (int i = 0; i < 60000 && migrations->load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   REQUIRE(migrations->load() > 0);
   REQUIRE(system.dead_letters() == 0);
 }

@@ -85,9 +85,12 @@ TEST_CASE("a periodic timer on the timer thread keeps firing until cancelled",
   });
   REQUIRE(three.WaitForNotificationWithTimeout(absl::Seconds(30)));
   REQUIRE(timers.Cancel(id));
-  // Callbacks taken due before Cancel() returned may still finish; none
-  // starts after them.
-  absl::SleepFor(absl::Milliseconds(20));
+  // Callbacks taken due before Cancel() returned may still be running.
+  // Callbacks run one at a time in deadline order, so once a marker timer
+  // scheduled now has run, they have all finished.
+  engram::Notification drained;
+  timers.Schedule(absl::ZeroDuration(), absl::ZeroDuration(), [&] { drained.Notify(); });
+  REQUIRE(drained.WaitForNotificationWithTimeout(absl::Seconds(30)));
   const int settled = count.load();
   absl::SleepFor(absl::Milliseconds(50));
   REQUIRE(count.load() == settled);
