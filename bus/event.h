@@ -21,7 +21,8 @@ namespace engram {
 // name), `specversion` ("1.0"), `time` (the bus clock at publication:
 // fake time under the DeterministicScheduler), `subject` (the topic),
 // `datacontenttype`. engram adds `sequence` (per bus, from 1, strictly
-// increasing in publication order), an optional `partition_key` (routes
+// increasing in publication order, unless the publisher gave its own, e.g.
+// a journal LSN, in PublishOptions::sequence), an optional `partition_key` (routes
 // the event in key-hash consumer groups) and free-form `extensions`
 // (CloudEvents extension attributes; subscription filters can test them).
 //

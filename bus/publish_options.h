@@ -18,6 +18,10 @@ struct PublishOptions {
   std::string source;
   std::string type;
   std::string datacontenttype;
+  // The event's sequence number; default: the bus's own counter. A
+  // persistent actor publishing after durability passes the event's
+  // journal LSN (PersistentActorBase::OnDurable).
+  std::optional<uint64_t> sequence;
   // Routes the event in key-hash consumer groups (per-key order).
   std::optional<std::string> partition_key;
   // CloudEvents extension attributes; filters can test them.

@@ -125,6 +125,20 @@ class PersistentActorBase : public Actor {
   // The image this actor belongs to (to find other streams' actors).
   MemoryImage& image() const { return *image_; }
 
+  // Runs `fn(first_lsn, last_lsn)` once the events of the command being
+  // handled are durable, with their LSN range (an empty range, first >
+  // last, when the command emitted none); not at all if the command is
+  // rejected. The way to publish events to the bus only when a restart
+  // cannot lose them, with their LSNs as sequence numbers:
+  //
+  //   Emit(Deposited{d.amount});
+  //   OnDurable([bus = bus_, e = Deposited{d.amount}](uint64_t first, uint64_t) {
+  //     bus->Publish("bank.deposited", e, {.sequence = first});
+  //   });
+  void OnDurable(absl::AnyInvocable<void(uint64_t first_lsn, uint64_t last_lsn)> fn) {
+    durable_hooks_.push_back(std::move(fn));
+  }
+
   // A deterministic id, unique per stream and version: for ids a command
   // puts into its events (never from a random device).
   uint64_t NewId() { return (stream_id_ << 24) ^ (version_ << 8) ^ ++id_seq_; }
@@ -170,6 +184,7 @@ class PersistentActorBase : public Actor {
   bool in_command_ = false;
   std::vector<std::unique_ptr<Envelope>> pending_;
   std::vector<absl::AnyInvocable<void(absl::Status)>> pending_outputs_;
+  std::vector<absl::AnyInvocable<void(uint64_t, uint64_t)>> durable_hooks_;
 };
 
 template <class F>
@@ -183,7 +198,9 @@ void PersistentActorBase::OnCommand(F f) {
     Promise<Reply> promise = MakePromise<Reply>();
     pending_.clear();
     pending_outputs_.clear();
+    durable_hooks_.clear();
     in_command_ = true;
+    const uint64_t version_before = version_;
     // A command handler only reads the state and emits events, so one that
     // throws leaves the state untouched: the command is rejected, the actor
     // goes on.
@@ -215,8 +232,17 @@ void PersistentActorBase::OnCommand(F f) {
       pending_.clear();  // rejected: nothing happened
     }
     if (outcome.ok()) {
+      const uint64_t emitted = version_ - version_before;
+      const uint64_t first = last_lsn_ - emitted + 1;
+      for (auto& hook : durable_hooks_) {
+        Gate([h = std::move(hook), first, last = last_lsn_,
+              emitted](absl::Status s) mutable {
+          if (s.ok()) emitted > 0 ? h(first, last) : h(last + 1, last);
+        });
+      }
       for (auto& output : pending_outputs_) Gate(std::move(output));
     }
+    durable_hooks_.clear();
     pending_outputs_.clear();
     Gate([p = std::move(promise), o = std::move(outcome)](absl::Status durable) mutable {
       if (!durable.ok()) {

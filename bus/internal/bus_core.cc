@@ -85,7 +85,9 @@ absl::StatusOr<PublishReceipt> BusCore::Publish(std::string_view topic,
   if (!st.ok()) return st;
 
   PublishReceipt receipt;
-  receipt.sequence = sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
+  receipt.sequence = options.sequence.has_value()
+                         ? *options.sequence
+                         : sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
   EventAttributes& a = record->attributes;
   a.id = options.id.empty() ? absl::StrCat(receipt.sequence) : std::move(options.id);
   a.source = options.source.empty() ? name_ : std::move(options.source);
