@@ -81,6 +81,8 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
     recovery_.journal = journal_->recovery();
   }
   snapshot_every_ = options.snapshot_every;
+  bus_ = options.bus;
+  topic_prefix_ = options.topic_prefix;
   const std::string snapshot_dir =
       options.snapshot_dir.empty() ? dir + "/snapshots" : options.snapshot_dir;
   if (!options.read_only) {
@@ -372,6 +374,21 @@ void MemoryImage::Gate(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> outp
     o(std::move(s));
     outstanding_.fetch_sub(1, std::memory_order_acq_rel);
   });
+}
+
+absl::StatusOr<ActorRef> MemoryImage::StartProjection(const ActorRef& p) {
+  // Subscribe first, then measure how far the journal is durable: every
+  // event durable later is published to the subscription.
+  absl::StatusOr<SubscriptionId> sub =
+      bus_->SubscribeActor<ImageEvent>(absl::StrCat(topic_prefix_, ".>"), p);
+  if (!sub.ok()) return sub.status();
+  const uint64_t durable = journal_ ? journal_->durable_lsn() : recovery_.last_lsn;
+  auto done = system_.AskAsync<Done>(p, internal::CatchUp{this, durable},
+                                     absl::InfiniteDuration());
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  absl::StatusOr<Done> caught_up = done.Get();
+  if (!caught_up.ok()) return caught_up.status();
+  return p;
 }
 
 absl::Status MemoryImage::Catalog(const EventRegistry::TypeInfo& info) {

@@ -15,7 +15,9 @@
 #include "actors/actor_system.h"
 #include "base/mutex.h"
 #include "image/event_registry.h"
+#include "bus/event_bus.h"
 #include "image/persistent_actor.h"
+#include "image/projection.h"
 #include "image/snapshot_store.h"
 #include "journal/journal.h"
 #include "journal/reader.h"
@@ -58,6 +60,11 @@ class MemoryImage {
     uint64_t snapshot_every = 0;
     // Load snapshots on recovery (false: replay everything).
     bool use_snapshots = true;
+    // Publish every committed event, once durable, to this bus as an
+    // ImageEvent on "<topic_prefix>.<registered type name>" with its LSN as
+    // sequence (projections follow them). Null: no publication.
+    EventBus* bus = nullptr;
+    std::string topic_prefix = "image";
   };
   // One replayed record, as Step()/RunUntil() report it.
   struct ReplayStep {
@@ -128,6 +135,22 @@ class MemoryImage {
   // in stream order. Equal images give equal hashes (within one process).
   absl::StatusOr<uint64_t> ImageHash(absl::Duration timeout = absl::Seconds(60));
 
+  // Spawns projection P (derived from Projection), subscribes it to the
+  // image's live events and has it catch up from the journal; returns once
+  // it has caught up. Needs Options::bus.
+  template <class P, class... Args>
+  absl::StatusOr<ActorRef> SpawnProjection(Args&&... args) {
+    static_assert(std::is_base_of_v<Projection, P>, "P must derive from Projection");
+    if (bus_ == nullptr) {
+      return absl::FailedPreconditionError("projections need MemoryImage::Options::bus");
+    }
+    ActorRef p = system_.Spawn<P>(std::forward<Args>(args)...);
+    return StartProjection(p);
+  }
+
+  EventBus* bus() const { return bus_; }
+  const std::string& topic_prefix() const { return topic_prefix_; }
+
   // Asks the actor of `stream_id` to write a snapshot now; returns when it
   // is written.
   absl::Status Snapshot(uint64_t stream_id, absl::Duration timeout = absl::Seconds(60));
@@ -192,6 +215,9 @@ class MemoryImage {
   std::unique_ptr<Reader> reader_;    // during replay; kept when read-only
   std::unique_ptr<SnapshotStore> snapshots_;  // null when read-only
   uint64_t snapshot_every_ = 0;
+  EventBus* bus_ = nullptr;
+  std::string topic_prefix_;
+  absl::StatusOr<ActorRef> StartProjection(const ActorRef& p);
   std::function<void(uint64_t, const std::vector<std::unique_ptr<Envelope>>&)> observer_;
   std::atomic<uint64_t> snapshot_errors_{0};  // relaxed: a statistic
   // Recovery: stream -> the version its loaded snapshot covers.

@@ -121,8 +121,24 @@ absl::Status PersistentActorBase::Commit() {
   }
   for (const auto& e : pending_) ApplyEnvelope(*e);
   if (image_->commit_observer()) image_->commit_observer()(stream_id_, pending_);
+  const uint64_t first_version = version_ + 1;
   version_ += pending_.size();
   last_lsn_ = *first + pending_.size() - 1;
+  if (EventBus* bus = image_->bus()) {
+    // Publish each event once durable, with its LSN as sequence.
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      const EventRegistry::TypeInfo* info = registry.FindByTag(pending_[i]->type());
+      ImageEvent ev{*first + i, stream_id_, first_version + i,
+                    std::shared_ptr<const Envelope>(pending_[i].release())};
+      Gate([bus, topic = absl::StrCat(image_->topic_prefix(), ".", info->name),
+            ev = std::move(ev)](absl::Status s) mutable {
+        if (!s.ok()) return;
+        PublishOptions o;
+        o.sequence = ev.lsn;
+        (void)bus->Publish(topic, std::move(ev), std::move(o));
+      });
+    }
+  }
   pending_.clear();
   const uint64_t every = image_->snapshot_every();
   if (every > 0 && version_ - snapshot_version_ >= every) {
