@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace engram {
@@ -61,6 +63,14 @@ absl::Status EventRegistry::RegisterUpcaster(
                                                  " is already registered"));
   }
   return absl::OkStatus();
+}
+
+std::vector<const EventRegistry::TypeInfo*> EventRegistry::Types() const {
+  std::vector<const TypeInfo*> out;
+  for (const auto& [id, info] : by_id_) out.push_back(info.get());
+  std::sort(out.begin(), out.end(),
+            [](const TypeInfo* a, const TypeInfo* b) { return a->name < b->name; });
+  return out;
 }
 
 const EventRegistry::TypeInfo* EventRegistry::FindByTag(const TypeTag* tag) const {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -81,6 +82,9 @@ class EventRegistry {
 
   // The type id stored for `name`.
   static uint32_t TypeIdOf(absl::string_view name);
+
+  // Every registered type, ordered by name.
+  std::vector<const TypeInfo*> Types() const;
 
   const TypeInfo* FindByTag(const TypeTag* tag) const;
   const TypeInfo* FindById(uint32_t type_id) const;

@@ -156,3 +156,52 @@ TEST_CASE("a codec with ToText describes a record's fields", "[image][registry]"
 
 }  // namespace
 }  // namespace engram
+
+#include "image/async_api_catalog.h"
+
+namespace engram {
+namespace {
+
+// Checks that braces and brackets balance outside strings: a cheap guard
+// that the document is structurally JSON.
+bool Balanced(const std::string& s) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '{' || c == '[') ++depth;
+    if (c == '}' || c == ']') --depth;
+    if (depth < 0) return false;
+  }
+  return depth == 0 && !in_string;
+}
+
+TEST_CASE("the AsyncAPI catalog lists registered events and declared topics",
+          "[image][catalog]") {
+  EventRegistry reg;
+  REQUIRE(reg.Register<Price>("shop.Price", 2).ok());
+  REQUIRE(reg.Register<Shipped>("shop.Shipped").ok());
+  AsyncApiCatalog catalog("shop", "1.0.0", "the \"shop\" example");
+  catalog.AddImageEvents(reg, "image");
+  REQUIRE(catalog.AddChannel("orders.*.created", "shop.Price", "new orders", false).ok());
+  REQUIRE(catalog.AddChannel("orders..bad", "x", "", true).code() ==
+          absl::StatusCode::kInvalidArgument);
+  const std::string doc = catalog.ToJson();
+  REQUIRE(Balanced(doc));
+  REQUIRE(doc.find("\"asyncapi\": \"3.0.0\"") != std::string::npos);
+  REQUIRE(doc.find("\"address\": \"image.shop.Price\"") != std::string::npos);
+  REQUIRE(doc.find("\"address\": \"orders.*.created\"") != std::string::npos);
+  REQUIRE(doc.find("\"x-engram-schema-version\": 2") != std::string::npos);
+  REQUIRE(doc.find("\"action\": \"receive\"") != std::string::npos);
+  REQUIRE(doc.find("the \\\"shop\\\" example") != std::string::npos);
+  REQUIRE(doc.find("#/components/messages/shop.Shipped") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace engram
