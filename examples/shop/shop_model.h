@@ -1,0 +1,161 @@
+#ifndef ENGRAM_EXAMPLES_SHOP_SHOP_MODEL_H_
+#define ENGRAM_EXAMPLES_SHOP_SHOP_MODEL_H_
+
+// The shop: the classic event-driven order flow as a memory image.
+//
+//   ShoppingCart --Checkout--> Order: OrderRequested (+ Inventory: StockReserved)
+//   PaymentService   on OrderRequested    -> PaymentProcessed | PaymentFailed
+//                                             (failed: OrderCancelled, StockReleased)
+//   OrdersService    on PaymentProcessed  -> OrderConfirmed
+//   ShippingService  on OrderConfirmed    -> ShipmentPrepared
+//                    on ShipmentPrepared  -> ShipmentDispatched
+//                    on ShipmentDispatched-> ShipmentDelivered, OrderCompleted
+//   EmailNotification, Invoice            on ShipmentDispatched
+//   OrdersByStatus (projection)           answers "orders by status"
+//
+// Orders and the inventory are persistent actors; the services are bus
+// subscribers to the image's durable publications that send the next
+// command to the order. An order ignores a step that does not fit its
+// phase, so a step delivered again after a restart changes nothing; on
+// restart, Resume makes every unfinished order publish its current phase
+// again, and the flow goes on: every order ends completed or cancelled,
+// exactly once.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "actors/actor_ref.h"
+#include "base/mutex.h"
+#include "bus/event_bus.h"
+#include "image/event_registry.h"
+#include "image/memory_image.h"
+#include "image/persistent_actor.h"
+#include "image/projection.h"
+
+namespace shop {
+
+// ---- events ----
+struct OrderRequested { uint64_t order; int32_t items; int64_t amount; };
+struct PaymentProcessed { uint64_t order; };
+struct PaymentFailed { uint64_t order; };
+struct OrderCancelled { uint64_t order; };
+struct OrderConfirmed { uint64_t order; };
+struct ShipmentPrepared { uint64_t order; };
+struct ShipmentDispatched { uint64_t order; };
+struct ShipmentDelivered { uint64_t order; };
+struct OrderCompleted { uint64_t order; };
+struct StockReserved { uint64_t order; int32_t items; };
+struct StockReleased { uint64_t order; int32_t items; };
+struct StockAdded { int64_t items; };
+
+// The registered (and topic) name of each event: "shop.<Type>".
+template <class E> constexpr const char* EventName();
+#define SHOP_EVENT_NAME(T) \
+  template <> constexpr const char* EventName<T>() { return "shop." #T; }
+SHOP_EVENT_NAME(OrderRequested)
+SHOP_EVENT_NAME(PaymentProcessed)
+SHOP_EVENT_NAME(PaymentFailed)
+SHOP_EVENT_NAME(OrderCancelled)
+SHOP_EVENT_NAME(OrderConfirmed)
+SHOP_EVENT_NAME(ShipmentPrepared)
+SHOP_EVENT_NAME(ShipmentDispatched)
+SHOP_EVENT_NAME(ShipmentDelivered)
+SHOP_EVENT_NAME(OrderCompleted)
+SHOP_EVENT_NAME(StockReserved)
+SHOP_EVENT_NAME(StockReleased)
+SHOP_EVENT_NAME(StockAdded)
+#undef SHOP_EVENT_NAME
+
+// ---- commands ----
+struct Checkout { int32_t items; int64_t amount; };
+struct PaymentResult { bool ok; };
+struct Confirm {};
+struct ShipStep {};
+struct Resume {};
+struct GetPhase {};
+struct Reserve { uint64_t order; int32_t items; };
+struct Release { uint64_t order; int32_t items; };
+struct Restock { int64_t items; };
+struct GetAvailable {};
+
+enum class Phase : int {
+  kNew = 0, kRequested, kPaid, kConfirmed, kPrepared, kDispatched, kCompleted, kCancelled,
+};
+inline bool Finished(Phase p) { return p == Phase::kCompleted || p == Phase::kCancelled; }
+const char* PhaseName(Phase p);
+
+inline constexpr uint64_t kInventoryStream = 1;
+inline constexpr uint64_t kFirstOrder = 1000;
+inline constexpr int64_t kPaymentLimit = 500;  // larger payments fail
+
+struct OrderState {
+  Phase phase = Phase::kNew;
+  int32_t items = 0;
+  int64_t amount = 0;
+  template <class H>
+  friend H AbslHashValue(H h, const OrderState& s) {
+    return H::combine(std::move(h), static_cast<int>(s.phase), s.items, s.amount);
+  }
+};
+
+class Order : public engram::PersistentActor<OrderState> {
+ public:
+  Order();
+
+ private:
+  // Publishes the event of the current phase again (after a restart).
+  void Republish();
+};
+
+struct InventoryState {
+  int64_t available = 0;
+  absl::flat_hash_set<uint64_t> reserved, released;
+  template <class H>
+  friend H AbslHashValue(H h, const InventoryState& s) {
+    return H::combine(std::move(h), s.available, s.reserved.size(), s.released.size());
+  }
+};
+
+class Inventory : public engram::PersistentActor<InventoryState> {
+ public:
+  Inventory();
+};
+
+// Counts orders per status; answers CountByStatus with a map.
+struct CountByStatus {};
+class OrdersByStatus : public engram::Projection {
+ public:
+  OrdersByStatus();
+
+ private:
+  absl::flat_hash_map<uint64_t, Phase> status_;
+};
+
+// The stateless services: bus subscribers that drive orders. EmailNotification
+// and Invoice record the orders they handled (idempotent by order id).
+class Services {
+ public:
+  Services(engram::EventBus& bus, engram::MemoryImage& image);
+  size_t emails() const;
+  size_t invoices() const;
+
+ private:
+  engram::MemoryImage& image_;
+  mutable engram::Mutex mu_;
+  absl::flat_hash_set<uint64_t> emailed_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> invoiced_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status RegisterEvents(engram::EventRegistry& registry);
+void RegisterKinds(engram::MemoryImage& image);
+
+// The bus an Order publishes on (set once at start-up).
+void SetBus(engram::EventBus* bus);
+
+}  // namespace shop
+
+#endif  // ENGRAM_EXAMPLES_SHOP_SHOP_MODEL_H_
