@@ -5,26 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "base/json.h"
 #include "bus/topic.h"
 
 namespace engram {
 namespace {
 
-std::string Json(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
+std::string Json(const std::string& s) { return "\"" + JsonEscape(s) + "\""; }
 
 // An AsyncAPI component key: letters, digits, '.', '_', '-'.
 std::string Key(const std::string& s) {

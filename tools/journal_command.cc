@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "base/json.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -130,22 +131,6 @@ class TypeNames {
  private:
   std::map<uint32_t, std::string> names_;
 };
-
-std::string JsonEscape(absl::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
 
 // Set for the duration of RunJournalCommand(args, describe).
 const RecordDescriber* g_describe = nullptr;

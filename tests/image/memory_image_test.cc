@@ -363,19 +363,22 @@ class CounterV1 : public PersistentActor<CounterState> {
   }
 };
 
+// Journals `adds` Add commands through a CounterV1 (schema version 1).
+void WriteV1Journal(const std::string& dir, int adds) {
+  EventRegistry old_reg;
+  REQUIRE(old_reg.Register<AddedV1>("counter.Added", 1).ok());
+  ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2}});
+  MemoryImage image(system, old_reg);
+  image.RegisterKind<CounterV1>("counter");
+  REQUIRE(image.Open(dir).ok());
+  ActorRef c = image.Spawn<CounterV1>(1).value();
+  for (int k = 1; k <= adds; ++k) REQUIRE(system.Ask<Done>(c, Add{k}, absl::Seconds(60)).ok());
+}
+
 TEST_CASE("replay upcasts events journaled with an older schema version", "[image][upcast]") {
   testing::TempDir tmp;
   const std::string dir = tmp.Sub("journal");
-  {
-    EventRegistry old_reg;
-    REQUIRE(old_reg.Register<AddedV1>("counter.Added", 1).ok());
-    ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2}});
-    MemoryImage image(system, old_reg);
-    image.RegisterKind<CounterV1>("counter");
-    REQUIRE(image.Open(dir).ok());
-    ActorRef c = image.Spawn<CounterV1>(1).value();
-    for (int k = 1; k <= 10; ++k) REQUIRE(system.Ask<Done>(c, Add{k}, absl::Seconds(60)).ok());
-  }
+  WriteV1Journal(dir, 10);
   EventRegistry reg;
   REQUIRE(reg.Register<Added>("counter.Added", 2).ok());
   REQUIRE(reg.Register<WasReset>("counter.WasReset").ok());
@@ -402,15 +405,7 @@ TEST_CASE("replay without the upcaster an old version needs stops with an error 
           "[image][upcast]") {
   testing::TempDir tmp;
   const std::string dir = tmp.Sub("journal");
-  {
-    EventRegistry old_reg;
-    REQUIRE(old_reg.Register<AddedV1>("counter.Added", 1).ok());
-    ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2}});
-    MemoryImage image(system, old_reg);
-    image.RegisterKind<CounterV1>("counter");
-    REQUIRE(image.Open(dir).ok());
-    REQUIRE(system.Ask<Done>(image.Spawn<CounterV1>(1).value(), Add{1}, absl::Seconds(60)).ok());
-  }
+  WriteV1Journal(dir, 1);
   EventRegistry reg;
   REQUIRE(reg.Register<Added>("counter.Added", 2).ok());
   Fixture f(reg, dir);
