@@ -21,17 +21,33 @@ struct Msg {
   int64_t v;
 };
 
+// The two queues behind one interface, for the same benchmark body.
+struct EngramMailboxQueue {
+  Mailbox q;
+  void Push(Envelope* e) { q.Push(e); }
+  Envelope* Pop() { return q.Pop(); }
+};
+struct MoodycamelQueue {
+  moodycamel::ConcurrentQueue<Envelope*> q;
+  moodycamel::ConsumerToken consumer{q};  // the single consumer's token
+  Envelope* Pop() {
+    Envelope* e = nullptr;
+    return q.try_dequeue(consumer, e) ? e : nullptr;
+  }
+  void Push(Envelope* e) { q.enqueue(e); }
+};
+
 // Thread 0 consumes; threads 1..P produce one message per iteration; the
 // consumer takes P per iteration. Items = messages through the queue.
-Mailbox* g_mailbox = nullptr;
-
-void BM_MailboxPushPop(benchmark::State& state) {
+template <class Queue>
+void BM_PushPop(benchmark::State& state) {
+  static Queue* queue = nullptr;
   const int producers = state.threads() - 1;
-  if (state.thread_index() == 0) g_mailbox = new Mailbox();
   if (state.thread_index() == 0) {
+    queue = new Queue();
     for (auto _ : state) {
       for (int got = 0; got < producers;) {
-        if (Envelope* e = g_mailbox->Pop()) {
+        if (Envelope* e = queue->Pop()) {
           benchmark::DoNotOptimize(PayloadOf<Msg>(*e).v);
           delete e;
           ++got;
@@ -39,46 +55,16 @@ void BM_MailboxPushPop(benchmark::State& state) {
       }
     }
     state.SetItemsProcessed(state.iterations() * producers);
-  } else {
-    int64_t i = 0;
-    for (auto _ : state) g_mailbox->Push(new TypedEnvelope<Msg>(Msg{i++}));
-  }
-  if (state.thread_index() == 0) {
     // All producers have finished their loops before thread 0's ends.
-    delete g_mailbox;
-    g_mailbox = nullptr;
-  }
-}
-BENCHMARK(BM_MailboxPushPop)->Threads(2)->Threads(3)->UseRealTime();
-
-moodycamel::ConcurrentQueue<Envelope*>* g_queue = nullptr;
-
-void BM_MoodycamelPushPop(benchmark::State& state) {
-  const int producers = state.threads() - 1;
-  if (state.thread_index() == 0) g_queue = new moodycamel::ConcurrentQueue<Envelope*>();
-  if (state.thread_index() == 0) {
-    moodycamel::ConsumerToken token(*g_queue);
-    for (auto _ : state) {
-      for (int got = 0; got < producers;) {
-        Envelope* e = nullptr;
-        if (g_queue->try_dequeue(token, e)) {
-          benchmark::DoNotOptimize(PayloadOf<Msg>(*e).v);
-          delete e;
-          ++got;
-        }
-      }
-    }
-    state.SetItemsProcessed(state.iterations() * producers);
+    delete queue;
+    queue = nullptr;
   } else {
     int64_t i = 0;
-    for (auto _ : state) g_queue->enqueue(new TypedEnvelope<Msg>(Msg{i++}));
-  }
-  if (state.thread_index() == 0) {
-    delete g_queue;
-    g_queue = nullptr;
+    for (auto _ : state) queue->Push(new TypedEnvelope<Msg>(Msg{i++}));
   }
 }
-BENCHMARK(BM_MoodycamelPushPop)->Threads(2)->Threads(3)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_PushPop, EngramMailboxQueue)->Threads(2)->Threads(3)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_PushPop, MoodycamelQueue)->Threads(2)->Threads(3)->UseRealTime();
 
 // Two units that hand each other to the scheduler from inside a worker:
 // one iteration = one hand-off (Schedule() inside a worker, then the other
