@@ -96,17 +96,14 @@ Order::Order() {
 void Order::Republish() {
   const OrderState s = state();
   const uint64_t id = stream_id();
-  // Re-send what a crash may have lost (all idempotent), once the events
-  // so far are durable.
-  switch (s.phase) {
-    case Phase::kRequested:
-      SendGated(Find(image(), kInventoryStream), Reserve{id, s.items});
-      break;
-    case Phase::kCancelled:
-      SendGated(Find(image(), kInventoryStream), Release{id, s.items});
-      break;
-    default:
-      break;
+  // Re-send the stock command a crash may have lost (idempotent at the
+  // inventory), once the events so far are durable. A placed order that
+  // was not cancelled holds its reservation whatever phase it reached: the
+  // Reserve sent at checkout may have been lost after the order went on.
+  if (s.phase == Phase::kCancelled) {
+    SendGated(Find(image(), kInventoryStream), Release{id, s.items});
+  } else if (s.phase != Phase::kNew) {
+    SendGated(Find(image(), kInventoryStream), Reserve{id, s.items});
   }
   OnDurable([id, s, v = version()](uint64_t, uint64_t last) {
     switch (s.phase) {

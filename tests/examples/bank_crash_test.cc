@@ -45,15 +45,19 @@ struct Child {
   int out = -1;  // read end of the child's stdout
 };
 
-Child Spawn(const std::vector<std::string>& args) {
+Child Spawn(const std::vector<std::string>& args, bool merge_stderr = false) {
   int fds[2];
   REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, STDERR_FILENO);
+    if (merge_stderr) {
+      dup2(fds[1], STDERR_FILENO);
+    } else {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, STDERR_FILENO);
+    }
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -214,13 +218,15 @@ TEST_CASE("shop killed mid-flow finishes or compensates every order exactly once
     kill(run.pid, SIGKILL);
     std::string out;
     Finish(run, &out);
-    Child check = Spawn({SHOP_BINARY, "check", "--journal", dir});
+    Child check = Spawn({SHOP_BINARY, "check", "--journal", dir}, /*merge_stderr=*/true);
     std::string report;
     // check exits 0 only if every placed order is completed or cancelled,
     // the stock matches the completed orders (released exactly once for
     // each cancelled one, kept for each completed one), and the
     // orders-by-status projection agrees.
-    REQUIRE(Finish(check, &report) == 0);
+    const int code = Finish(check, &report);
+    INFO("shop check said: " << report);
+    REQUIRE(code == 0);
     REQUIRE(report.find("orders by status:") != std::string::npos);
   }
 }
