@@ -183,19 +183,11 @@ void Subscription::RunCallback(Delivery d) noexcept {
 void Subscription::Complete(Delivery d, absl::Status status, bool abandoned) {
   if (status.ok()) {
     delivered_.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<ConsumerGroup> group = std::move(d.group);
-    const int partition = d.partition;
-    d.sub.reset();
-    // The slot first: a publisher blocked on this subscription may hold the
-    // group's lock, which Done() needs.
-    ReleaseSlot();
-    if (group && partition >= 0) {
-      std::vector<std::shared_ptr<const EventRecord>> orphans;
-      group->Done(partition, nullptr, &orphans);
-      if (auto core = core_.lock()) {
-        for (auto& e : orphans) {
-          core->DeadLetter(std::move(e), "consumer group has no members", 0, name());
-        }
+    std::vector<std::shared_ptr<const EventRecord>> orphans = EndDelivery(d, nullptr);
+    if (orphans.empty()) return;  // the common case: no weak_ptr lock
+    if (auto core = core_.lock()) {
+      for (auto& e : orphans) {
+        core->DeadLetter(std::move(e), "consumer group has no members", 0, name());
       }
     }
     return;
@@ -210,13 +202,11 @@ void Subscription::Complete(Delivery d, absl::Status status, bool abandoned) {
     core->RemoveStopped(id_);
     rerouted_.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<const EventRecord> event = std::move(d.event);
-    std::shared_ptr<ConsumerGroup> group = std::move(d.group);
-    const int partition = d.partition;
-    d.sub.reset();
-    ReleaseSlot();
-    if (group && partition >= 0) {
-      std::vector<std::shared_ptr<const EventRecord>> orphans;
-      group->Done(partition, event, &orphans);
+    std::shared_ptr<ConsumerGroup> group = d.group;
+    const bool partitioned = group && d.partition >= 0;
+    std::vector<std::shared_ptr<const EventRecord>> orphans =
+        EndDelivery(d, partitioned ? event : nullptr);
+    if (partitioned) {
       for (auto& e : orphans) {
         core->DeadLetter(std::move(e), absl::StrCat("consumer group \"", options_.group,
                                                     "\" has no members left"), 0, name());
@@ -246,15 +236,20 @@ void Subscription::Complete(Delivery d, absl::Status status, bool abandoned) {
   Exhausted(d, status);
 }
 
-void Subscription::Exhausted(Delivery& d, const absl::Status& status) {
-  std::shared_ptr<const EventRecord> event = std::move(d.event);
+std::vector<std::shared_ptr<const EventRecord>> Subscription::EndDelivery(
+    Delivery& d, std::shared_ptr<const EventRecord> reroute) {
   std::shared_ptr<ConsumerGroup> group = std::move(d.group);
-  const int partition = d.partition;
-  const int attempts = d.attempt;
   d.sub.reset();
   ReleaseSlot();
   std::vector<std::shared_ptr<const EventRecord>> orphans;
-  if (group && partition >= 0) group->Done(partition, nullptr, &orphans);
+  if (group && d.partition >= 0) group->Done(d.partition, std::move(reroute), &orphans);
+  return orphans;
+}
+
+void Subscription::Exhausted(Delivery& d, const absl::Status& status) {
+  std::shared_ptr<const EventRecord> event = std::move(d.event);
+  const int attempts = d.attempt;
+  std::vector<std::shared_ptr<const EventRecord>> orphans = EndDelivery(d, nullptr);
   std::shared_ptr<BusCore> core = core_.lock();
   const bool system_topic = event->attributes.subject.rfind("$dlq.", 0) == 0;
   if (options_.exhausted == ExhaustedPolicy::kDeadLetter && core && !system_topic) {

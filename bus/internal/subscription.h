@@ -108,6 +108,13 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   bool TryAcquireSlot() noexcept;
   bool BlockForSlot();
   void ReleaseSlot() noexcept;
+  // Ends `d`'s hold on this subscription: marks it completed, frees its
+  // slot and, if it belongs to a group partition, tells the group (routing
+  // `reroute` again ahead of held events). Returns the events the group can
+  // no longer place. The slot is freed first: a publisher blocked on this
+  // subscription may hold the group's lock, which Done() needs.
+  std::vector<std::shared_ptr<const EventRecord>> EndDelivery(
+      Delivery& d, std::shared_ptr<const EventRecord> reroute);
   void Exhausted(Delivery& d, const absl::Status& status);
 
   const uint64_t id_;
