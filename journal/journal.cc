@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "journal/internal/format.h"
 #include "journal/internal/lock_file.h"
@@ -49,6 +51,9 @@ struct WriterSegment {
   bool sealed = false;        // a reservation ran past the end
   uint64_t sealed_count = 0;  // records in the segment once sealed
   bool dir_synced = false;    // the directory entry has been fsync'ed
+  // The end marker (written by the roll after the segment's last record,
+  // which may already be durable) has been covered by an fdatasync.
+  bool marker_synced = false;
 
   uint64_t last_lsn() const { return first_lsn + sealed_count - 1; }
 };
@@ -78,7 +83,13 @@ std::string RecoveryReport::ToString() const {
   if (!removed_files.empty()) {
     if (!out.empty()) out += "; ";
     absl::StrAppend(&out, "removed ", removed_files.size(),
-                    " segment file(s) after the cut");
+                    " segment file(s) after the cut (",
+                    absl::StrJoin(removed_files, ", "), ")");
+  }
+  if (lost_markers > 0) {
+    if (!out.empty()) out += "; ";
+    absl::StrAppend(&out, "restored ", lost_markers,
+                    " end-of-segment marker(s) lost to a power cut");
   }
   return out;
 }
@@ -88,6 +99,37 @@ Journal::Journal(std::string dir, const JournalOptions& options)
 
 Journal::~Journal() { Close().IgnoreError(); }
 
+namespace {
+
+// The directory that holds `dir`'s own entry.
+std::string ParentDir(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  const size_t slash = d.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return d.substr(0, slash);
+}
+
+// Fails with kFailedPrecondition if any segment of `dir` has a newer format
+// version. Reads only: runs before the lock file or anything else in the
+// directory is touched.
+absl::Status CheckFormatVersions(const std::string& dir) {
+  auto listed = ListSegments(dir);
+  if (!listed.ok()) return listed.status();
+  for (const auto& [lsn, path] : *listed) {
+    auto f = MappedFile::OpenReadOnly(path);
+    if (!f.ok()) return f.status();
+    auto h = internal::ParseSegmentHeader((*f)->data(), (*f)->size(), path);
+    if (!h.ok() && h.status().code() == absl::StatusCode::kFailedPrecondition) {
+      return h.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     const std::string& dir, const JournalOptions& options) {
   if (options.segment_size < internal::kMinSegmentSize ||
@@ -96,7 +138,9 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
         "segment_size %u is outside [%u, %u]", options.segment_size,
         internal::kMinSegmentSize, internal::kMaxSegmentSize));
   }
+  const bool sync = options.durability == Durability::kSync;
   struct stat st;
+  bool created_dir = false;
   if (stat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) return internal::ErrnoStatus(errno, "stat " + dir);
     if (!options.create_if_missing) {
@@ -107,8 +151,20 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     if (mkdir(dir.c_str(), dir_mode) != 0 && errno != EEXIST) {
       return internal::ErrnoStatus(errno, "create journal directory " + dir);
     }
+    created_dir = true;
   } else if (!S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat(dir, " is not a directory"));
+  } else if (absl::Status s = CheckFormatVersions(dir); !s.ok()) {
+    // Before the lock file is rewritten or anything is deleted: a journal of
+    // a newer format is left exactly as it was.
+    return s;
+  }
+  // The journal directory's own entry: after mkdir it is only in the page
+  // cache, and a power cut would take the whole journal with it. At kSync
+  // the parent is synced on every open, since a writer that died between
+  // its mkdir and this sync leaves a directory that looks settled.
+  if (created_dir || sync) {
+    if (absl::Status s = internal::SyncDirectory(ParentDir(dir)); !s.ok()) return s;
   }
 
   std::unique_ptr<Journal> j(new Journal(dir, options));
@@ -120,20 +176,29 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
   auto lock = internal::LockFile::Acquire(dir, options.file_mode);
   if (!lock.ok()) return lock.status();
   j->lock_ = std::move(*lock);
-  unlink(absl::StrCat(dir, "/", internal::kNextSegmentTempName).c_str());
 
   auto listed = ListSegments(dir);
   if (!listed.ok()) return listed.status();
   uint64_t next_lsn = 1;
   std::unique_ptr<WriterSegment> active;
+  std::optional<JournalScanReport> rep;
   if (!listed->empty()) {
-    auto rep = ScanJournal(dir);
-    if (!rep.ok()) return rep.status();
-    if (rep->corrupt && !options.repair) return rep->CorruptionStatus();
+    // Read everything before changing anything: a read error or corruption
+    // leaves the directory as it was.
+    auto scanned = ScanJournal(dir);
+    if (!scanned.ok()) return scanned.status();
+    if (scanned->corrupt && !options.repair) return scanned->CorruptionStatus();
+    rep = std::move(*scanned);
+  }
+  // A preallocated next segment that was never renamed holds nothing.
+  unlink(absl::StrCat(dir, "/", internal::kNextSegmentTempName).c_str());
+  if (rep.has_value()) {
     RecoveryReport& rr = j->recovery_;
     rr.records = rep->records;
     rr.last_lsn = rep->last_lsn;
+    rr.lost_markers = rep->lost_markers;
     next_lsn = rep->next_lsn;
+    j->journal_id_ = rep->journal_id;
     if (rep->corrupt) {
       rr.repaired = true;
       rr.repaired_file = rep->corrupt_file;
@@ -146,6 +211,23 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       rr.torn_file = rep->torn_file;
       rr.torn_offset = rep->torn_offset;
       rr.torn_reason = rep->torn_reason;
+    }
+    // Segments kept, in order, that must be synced before recovery's
+    // result is called durable.
+    std::vector<std::string> kept;
+    for (size_t i = 0; i < rep->end_segment; ++i) {
+      const SegmentInfo& seg = rep->segments[i];
+      kept.push_back(seg.path);
+      if (!seg.lost_marker) continue;
+      // Put the end marker back so that readers walk on to the next
+      // segment, and make it durable before anything relies on it.
+      auto f = MappedFile::OpenWritable(seg.path, seg.file_size);
+      if (!f.ok()) return f.status();
+      if (seg.end_offset + sizeof(uint32_t) <= (*f)->size()) {
+        __atomic_store_n(reinterpret_cast<uint32_t*>((*f)->data() + seg.end_offset),
+                         internal::kEndOfSegment, __ATOMIC_RELEASE);
+      }
+      if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
     }
     for (size_t i = rep->end_segment + 1; i < rep->segments.size(); ++i) {
       const std::string& path = rep->segments[i].path;
@@ -165,7 +247,6 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       if (!ro.ok()) return ro.status();
       auto h = internal::ParseSegmentHeader((*ro)->data(), (*ro)->size(), end.path);
       if (!h.ok()) return h.status();
-      j->journal_id_ = h->journal_id;
       ro->reset();
       auto f = MappedFile::OpenWritable(end.path, h->segment_size);
       if (!f.ok()) return f.status();
@@ -173,14 +254,15 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
           rep->end_sealed ? std::min<uint64_t>(end.end_offset + 4, h->segment_size)
                           : end.end_offset;
       if (rep->end_trailing > cut_from) {
+        // Zero the cut bytes durably at every level: new records will be
+        // written over them, and a power cut must not mix the two.
         std::memset((*f)->data() + cut_from, 0, rep->end_trailing - cut_from);
-        if (options.durability == Durability::kSync) {
-          absl::Status s = (*f)->Sync();
-          if (!s.ok()) return s;
-        }
+        absl::Status s = (*f)->Sync();
+        if (!s.ok()) return s;
       }
       active = std::make_unique<WriterSegment>(h->first_lsn, std::move(*f));
       active->dir_synced = true;
+      active->marker_synced = true;
       if (rep->end_sealed) {
         // Full: the first append rolls (and reports a full disk then, so
         // that a journal on a full disk still opens for reading back).
@@ -192,6 +274,27 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
         active->reserve.store(((next_lsn - h->first_lsn) << 32) | end.end_offset,
                               std::memory_order_relaxed);
       }
+    }
+    if (sync) {
+      // Recovered records may be only in the page cache (the last writer
+      // died before its flusher synced them): sync them before they are
+      // called durable, or a restarted writer would release replies for
+      // records a power cut can still take. fdatasync of a clean file is
+      // cheap.
+      for (const std::string& path : kept) {
+        auto f = MappedFile::OpenReadOnly(path);
+        if (!f.ok()) return f.status();
+        if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
+      }
+      if (active != nullptr) {
+        if (absl::Status s = active->file->Sync(); !s.ok()) return s;
+      }
+    }
+    if (sync || !rr.removed_files.empty()) {
+      // Makes removals durable (a power cut must not bring back segments
+      // recovery cut, which would contradict the records appended next) and,
+      // at kSync, every kept segment's name.
+      if (absl::Status s = internal::SyncDirectory(dir); !s.ok()) return s;
     }
   }
   if (j->journal_id_ == 0) {
@@ -219,7 +322,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     }
   }
   j->preallocator_ = std::thread([p = j.get()] { p->PreallocatorLoop(); });
-  if (options.durability == Durability::kSync) {
+  if (sync) {
     j->flusher_ = std::thread([p = j.get()] { p->FlusherLoop(); });
   }
   return j;
@@ -477,7 +580,8 @@ void Journal::RetireSegments() {
     for (auto& seg : segments_) {
       if (seg.get() == active || seg->file == nullptr || !seg->sealed) continue;
       if (seg->last_lsn() + 1 > committed + 1) continue;
-      if (options_.durability == Durability::kSync && seg->last_lsn() > durable) {
+      if (options_.durability == Durability::kSync &&
+          (seg->last_lsn() > durable || !seg->marker_synced)) {
         continue;
       }
       done.push_back(seg.get());
@@ -505,46 +609,78 @@ uint64_t Journal::durable_lsn() const noexcept {
 
 absl::Status Journal::SyncUpTo(uint64_t target) {
   std::unique_lock<std::mutex> s(sync_mu_);
+  // After a failed fdatasync the kernel may have dropped the dirty pages it
+  // could not write (and cleared the error): a later sync that succeeds
+  // proves nothing about them. The failure is final for this journal.
+  if (!sync_error_.ok()) return sync_error_;
   const uint64_t durable = durable_lsn_.load(std::memory_order_acquire);
   if (target <= durable) return absl::OkStatus();
   std::vector<MappedFile*> files;
   std::vector<WriterSegment*> new_dirs;
+  std::vector<WriterSegment*> new_markers;
   {
     std::unique_lock<std::mutex> l(roll_mu_);
     for (auto& seg : segments_) {
       if (seg->file == nullptr || seg->first_lsn > target) continue;
-      if (seg->sealed && seg->last_lsn() <= durable) continue;
+      // A sealed segment is done only once its end marker is synced too:
+      // the marker is stored after its last record (which an earlier round
+      // may have synced already), and without it recovery would take the
+      // zeros after that record for the end of the journal and cut every
+      // later segment. The seal happens before the next segment exists, so
+      // any target in a later segment sees the seal here.
+      if (seg->sealed && seg->last_lsn() <= durable && seg->marker_synced) continue;
       files.push_back(seg->file.get());
       if (!seg->dir_synced) new_dirs.push_back(seg.get());
+      if (seg->sealed && !seg->marker_synced) new_markers.push_back(seg.get());
     }
   }
   for (MappedFile* f : files) {
     absl::Status st = f->Sync();
-    if (!st.ok()) return st;
+    if (!st.ok()) return FailSync(st);
   }
   if (!new_dirs.empty()) {
     absl::Status st = internal::SyncDirectory(dir_);
-    if (!st.ok()) return st;
+    if (!st.ok()) return FailSync(st);
+  }
+  if (!new_dirs.empty() || !new_markers.empty()) {
     std::unique_lock<std::mutex> l(roll_mu_);
     for (WriterSegment* seg : new_dirs) seg->dir_synced = true;
+    for (WriterSegment* seg : new_markers) seg->marker_synced = true;
   }
   durable_lsn_.store(target, std::memory_order_release);
   sync_count_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
+absl::Status Journal::FailSync(const absl::Status& cause) {
+  sync_error_ = absl::Status(
+      cause.code(),
+      absl::StrCat(cause.message(), "; journal ", dir_,
+                   " acknowledges nothing more (records after durable LSN ",
+                   durable_lsn_.load(std::memory_order_acquire),
+                   " may be lost); reopen it to recover"));
+  return sync_error_;
+}
+
 void Journal::RunDueCallbacks() {
-  std::vector<absl::AnyInvocable<void(absl::Status)>> due, failed;
-  absl::Status error;
-  {
-    std::unique_lock<std::mutex> l(flush_mu_);
+  std::unique_lock<std::mutex> l(flush_mu_);
+  flush_cv_.notify_all();  // WaitDurable callers re-check durable_lsn_
+  // One runner at a time, so that callbacks run in LSN order (and, for one
+  // LSN, in registration order) whichever thread finds them due: the
+  // flusher, Sync(), or OnDurable for an LSN already durable. A second
+  // caller leaves its work to the runner, which collects again after each
+  // batch.
+  if (callbacks_running_) return;
+  callbacks_running_ = true;
+  for (;;) {
+    std::vector<absl::AnyInvocable<void(absl::Status)>> due, failed;
+    absl::Status error;
     const uint64_t durable = durable_lsn_.load(std::memory_order_acquire);
     auto end = callbacks_.upper_bound(durable);
     for (auto it = callbacks_.begin(); it != end; ++it) {
       due.push_back(std::move(it->second));
     }
     callbacks_.erase(callbacks_.begin(), end);
-    flush_cv_.notify_all();  // WaitDurable callers re-check durable_lsn_
     if (!flush_error_.ok() || flush_stop_) {
       error = !flush_error_.ok()
                   ? flush_error_
@@ -553,10 +689,15 @@ void Journal::RunDueCallbacks() {
       for (auto& entry : callbacks_) failed.push_back(std::move(entry.second));
       callbacks_.clear();
     }
+    if (due.empty() && failed.empty()) break;
+    // Outside the lock: callbacks may call back into the journal.
+    l.unlock();
+    for (auto& cb : due) cb(absl::OkStatus());
+    for (auto& cb : failed) cb(error);
+    l.lock();
   }
-  // Outside the lock: callbacks may call back into the journal.
-  for (auto& cb : due) cb(absl::OkStatus());
-  for (auto& cb : failed) cb(error);
+  callbacks_running_ = false;
+  flush_cv_.notify_all();  // Close waits for the runner to finish
 }
 
 void Journal::FlusherLoop() {
@@ -625,11 +766,9 @@ absl::Status Journal::WaitDurable(uint64_t lsn, absl::Duration timeout) {
 }
 
 void Journal::OnDurable(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> done) {
-  if (durable_lsn() >= lsn) {
-    done(absl::OkStatus());
-    return;
-  }
   if (options_.durability == Durability::kProcess) {
+    // Appends return in LSN order and publish as they return, so callers
+    // that register in LSN order are called in LSN order.
     done(WaitDurable(lsn));
     return;
   }
@@ -641,18 +780,35 @@ void Journal::OnDurable(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> don
     } else if (flush_stop_) {
       error = absl::FailedPreconditionError(absl::StrCat("journal ", dir_, " is closed"));
     } else {
+      // Always through the queue, even when already durable: running it
+      // inline could overtake earlier callbacks that the flusher has
+      // taken out of the queue but not yet run.
       callbacks_.emplace(lsn, std::move(done));
-      flush_wanted_ = std::max(flush_wanted_, lsn);
-      flush_cv_.notify_all();
-      return;
+      if (durable_lsn_.load(std::memory_order_acquire) < lsn) {
+        flush_wanted_ = std::max(flush_wanted_, lsn);
+        flush_cv_.notify_all();
+        return;
+      }
+      if (callbacks_running_) return;  // the runner collects it
     }
   }
-  done(error);
+  if (!error.ok()) {
+    done(error);
+    return;
+  }
+  RunDueCallbacks();
 }
 
 absl::Status Journal::Sync() {
   absl::Status s = SyncUpTo(committed_lsn_.load(std::memory_order_acquire));
-  if (options_.durability == Durability::kSync) RunDueCallbacks();
+  if (options_.durability == Durability::kSync) {
+    if (!s.ok()) {
+      // Waiters and callbacks fail as if the flusher had hit it.
+      std::unique_lock<std::mutex> l(flush_mu_);
+      if (flush_error_.ok()) flush_error_ = s;
+    }
+    RunDueCallbacks();
+  }
   return s;
 }
 
@@ -698,6 +854,9 @@ absl::Status Journal::Close() {
     }
     if (flusher_.joinable()) flusher_.join();
     RunDueCallbacks();
+    // A runner on another thread may still be calling callbacks.
+    std::unique_lock<std::mutex> l(flush_mu_);
+    flush_cv_.wait(l, [&] { return !callbacks_running_; });
   }
   {
     std::unique_lock<std::mutex> l(prep_mu_);

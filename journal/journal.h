@@ -54,8 +54,12 @@ struct RecoveryReport {
   uint64_t dropped_first_lsn = 0;
   uint64_t dropped_last_lsn = 0;
   std::string repair_reason;
-  // Whole segment files removed because they lay after the cut.
+  // Whole segment files removed because they lay after the cut (or were
+  // created but never written: a power cut before their first sync).
   std::vector<std::string> removed_files;
+  // Sealed segments whose end marker had not reached the disk (a power cut
+  // right after a roll); recovery wrote the markers back.
+  uint64_t lost_markers = 0;
 
   // Human-readable summary, "" when nothing was cut.
   std::string ToString() const;
@@ -102,9 +106,11 @@ class Journal {
   // flusher's I/O error if syncing failed; kFailedPrecondition if closed.
   absl::Status WaitDurable(uint64_t lsn,
                            absl::Duration timeout = absl::InfiniteDuration());
-  // Calls `done` (on the flusher thread, or inline if already durable) once
-  // durable_lsn() >= lsn, or with an error if syncing fails or the journal
-  // closes first. `done` must not block.
+  // Calls `done` once durable_lsn() >= lsn, or with an error if syncing
+  // fails or the journal closes first. Callbacks of one journal run one at
+  // a time in LSN order (registration order for equal LSNs), on the flusher
+  // thread or on a thread that registers one for an LSN already durable.
+  // `done` must not block; it may call OnDurable again.
   void OnDurable(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> done);
   // Makes everything appended so far durable (fdatasync even at kProcess).
   absl::Status Sync();
@@ -137,6 +143,9 @@ class Journal {
   void PreallocatorLoop();
   void FlusherLoop();
   absl::Status SyncUpTo(uint64_t target);
+  // Records a failed sync as final (sync_error_); returns it. Requires
+  // sync_mu_.
+  absl::Status FailSync(const absl::Status& cause);
   void RunDueCallbacks();
   void RetireSegments();
 
@@ -188,6 +197,9 @@ class Journal {
 
   // Group commit (kSync).
   std::mutex sync_mu_;  // serialises SyncUpTo and RetireSegments
+  // The first failed fdatasync; every later SyncUpTo returns it. Guarded by
+  // sync_mu_.
+  absl::Status sync_error_;
   std::mutex flush_mu_;
   std::condition_variable flush_cv_;  // work for the flusher, or progress
   // Guarded by flush_mu_.
@@ -195,6 +207,8 @@ class Journal {
   bool flush_stop_ = false;
   absl::Status flush_error_;
   std::multimap<uint64_t, absl::AnyInvocable<void(absl::Status)>> callbacks_;
+  // A thread is running callbacks (RunDueCallbacks); guarded by flush_mu_.
+  bool callbacks_running_ = false;
   std::thread flusher_;
 };
 

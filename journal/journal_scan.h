@@ -25,7 +25,11 @@ struct SegmentInfo {
   uint64_t records = 0;      // valid records kept
   uint64_t file_size = 0;
   uint64_t end_offset = 0;   // offset after the last valid record
-  bool header_ok = true;     // false: header torn (file too short)
+  bool header_ok = true;     // false: header torn or never written
+  // The segment's end marker never reached the disk (a power cut after the
+  // roll): its records end in zeros, and the next segment starts exactly at
+  // the LSN after its last record. Recovery writes the marker back.
+  bool lost_marker = false;
 };
 
 struct JournalScanReport {
@@ -36,6 +40,8 @@ struct JournalScanReport {
   uint64_t records = 0;
   uint64_t record_bytes = 0;   // headers + payloads, unaligned
   uint64_t payload_bytes = 0;
+  // Journal id from the first segment header that parsed (0: none did).
+  uint64_t journal_id = 0;
 
   // Where valid data ends: segment index and byte offset.
   size_t end_segment = 0;
@@ -44,8 +50,11 @@ struct JournalScanReport {
   uint64_t end_trailing = 0;
   // The end segment is sealed (end marker or full): appends go to a new one.
   bool end_sealed = false;
-  // The end segment's header is torn: the file holds nothing valid.
+  // The end segment's header is torn or was never written: the file holds
+  // nothing valid (recovery removes it).
   bool end_header_torn = false;
+  // Segments whose end marker was lost (SegmentInfo::lost_marker).
+  uint64_t lost_markers = 0;
 
   // A torn tail: bytes after the end of valid data that recovery cuts.
   bool torn = false;

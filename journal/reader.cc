@@ -75,6 +75,25 @@ absl::StatusOr<bool> Reader::OpenSegment(uint64_t first_lsn,
   return true;
 }
 
+absl::Status Reader::CheckNotDeleted() const {
+  // Segments are created in LSN order, so if any segment after next_lsn_
+  // exists, the one starting at next_lsn_ existed before it and is gone:
+  // retention deleted it behind this reader. Otherwise the writer has just
+  // not renamed it yet.
+  auto listed = ListSegments(dir_);
+  if (!listed.ok()) return listed.status();
+  bool later = false;
+  for (const auto& [first, path] : *listed) {
+    if (first == next_lsn_) return absl::OkStatus();  // renamed meanwhile
+    later |= first > next_lsn_;
+  }
+  if (!later) return absl::OkStatus();
+  return absl::OutOfRangeError(absl::StrFormat(
+      "LSN %u is no longer in journal %s: retention deleted it while this "
+      "reader was behind; the oldest LSN still kept is %u",
+      next_lsn_, dir_, listed->front().first));
+}
+
 absl::StatusOr<bool> Reader::Next(RecordView* out) {
   if (batch_left_ > 0) {
     // Checked together with its head.
@@ -103,7 +122,11 @@ absl::StatusOr<bool> Reader::Next(RecordView* out) {
             absl::StrCat(dir_, "/", internal::SegmentFileName(next_lsn_));
         auto opened = OpenSegment(next_lsn_, path);
         if (!opened.ok()) return opened.status();
-        if (!*opened) return false;  // the writer has not renamed it yet
+        if (!*opened) {
+          absl::Status gone = CheckNotDeleted();
+          if (!gone.ok()) return gone;
+          return false;  // the writer has not renamed it yet
+        }
         continue;
       }
       case RecordState::kBad:

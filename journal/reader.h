@@ -40,7 +40,9 @@ class Reader {
 
   // Fills `*out` with the next record and returns true, or returns false
   // when no further record is published yet. kDataLoss names file, offset
-  // and LSN of a damaged record.
+  // and LSN of a damaged record; kOutOfRange, naming the oldest LSN still
+  // kept, when retention deleted the next segment while this reader was
+  // behind.
   absl::StatusOr<bool> Next(RecordView* out);
   // Like Next, but waits up to `timeout` for a record to appear.
   absl::StatusOr<bool> NextWait(RecordView* out, absl::Duration timeout);
@@ -53,6 +55,9 @@ class Reader {
   // Maps the segment file that starts at `first_lsn`; false if it does not
   // exist (yet).
   absl::StatusOr<bool> OpenSegment(uint64_t first_lsn, const std::string& path);
+  // kOutOfRange if the segment starting at next_lsn_ was deleted (a later
+  // one exists), OK if it may still appear.
+  absl::Status CheckNotDeleted() const;
 
   const std::string dir_;
   std::unique_ptr<internal::MappedFile> file_;

@@ -1,5 +1,6 @@
 #include "journal/internal/segment_scanner.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -196,11 +197,24 @@ void ScanAfterStop(const uint8_t* data, size_t size, size_t from,
                        word - kRecordHeaderSize) != h.checksum) {
       continue;
     }
+    if (!scan->valid_after) scan->first_valid_after = off;
     scan->valid_after = true;
     if (h.lsn > scan->max_lsn_after) scan->max_lsn_after = h.lsn;
     // Walk on from the end of this record.
     off += AlignRecord(word) - kRecordAlignment;
   }
+}
+
+// True if for some 4 KiB page ending at or before `end`, the bytes from
+// max(from, page start) to the page end are all zero.
+bool ZeroToPageEnd(const uint8_t* data, size_t from, size_t end) {
+  constexpr size_t kPage = 4096;
+  for (size_t page_end = (from / kPage + 1) * kPage; page_end <= end; page_end += kPage) {
+    size_t i = std::max(from, page_end - kPage);
+    while (i < page_end && data[i] == 0) ++i;
+    if (i == page_end) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -236,6 +250,10 @@ SegmentScan ScanSegmentRecords(
   scan.trailing_end = off;
   if (scan.stop == RecordState::kEmpty || scan.stop == RecordState::kBad) {
     ScanAfterStop(data, size, off, scan.next_lsn + batch_members, &scan);
+  }
+  if (scan.stop == RecordState::kBad) {
+    scan.bad_unwritten =
+        ZeroToPageEnd(data, off, scan.valid_after ? scan.first_valid_after : size);
   } else if (scan.stop == RecordState::kEndMarker) {
     // Nothing may follow the end marker.
     ScanAfterStop(data, size, off + sizeof(uint32_t), scan.next_lsn, &scan);

@@ -66,6 +66,14 @@ struct SegmentScan {
   // (evidence that the stop is damage in the middle, not a torn tail).
   bool valid_after = false;
   uint64_t max_lsn_after = 0;  // largest LSN among those records
+  size_t first_valid_after = 0;  // offset of the first of them
+  // stop == kBad: the bad record's bytes from some point on are zero up to
+  // a 4 KiB page end, before any valid record after it: the signature of a
+  // page that a power cut kept from the disk while a later one reached it
+  // (the journal writes each byte once, into zeroed space). Such a record
+  // was never durable, so neither was anything after it: a torn tail, not
+  // corruption.
+  bool bad_unwritten = false;
 };
 
 // Scans the records of a segment whose header is `header`, calling
