@@ -1,5 +1,7 @@
 #include "image/memory_image.h"
 
+#include "absl/container/flat_hash_set.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -91,15 +93,18 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
   }
   if (options.use_snapshots && options.replay_to_lsn == 0) {
     SnapshotStore reader_store(snapshot_dir);
+    // A writable image knows where the journal ends; a snapshot beyond it
+    // is refused (falling back to an older one or to the events).
+    const uint64_t journal_end = journal_ ? journal_->last_lsn() : UINT64_MAX;
     absl::StatusOr<std::vector<SnapshotStore::Snapshot>> loaded =
-        reader_store.LoadNewest(&recovery_.snapshots_rejected);
+        reader_store.LoadNewest(&recovery_.snapshots_rejected, journal_end);
     if (!loaded.ok()) return loaded.status();
     for (auto& snap : *loaded) {
       snapshot_versions_[snap.stream_id] = snap.version;
       pending_snapshots_[snap.stream_id] = std::move(snap);
     }
     for (const auto& r : recovery_.snapshots_rejected) {
-      std::fprintf(stderr, "engram: snapshot %s is damaged (%s); using an older one\n",
+      std::fprintf(stderr, "engram: snapshot %s is unusable (%s); using an older one or the events\n",
                    r.file.c_str(), r.reason.c_str());
     }
   }
@@ -177,10 +182,22 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
     ++recovery_.streams;
     if (step != nullptr) step->created_kind = kind;
     if (auto it = pending_snapshots_.find(rec.stream_id); it != pending_snapshots_.end()) {
-      ref->Send(internal::RestoreSnapshot{std::move(it->second.state), it->second.version,
-                                          it->second.lsn});
+      SnapshotStore::Snapshot snap = std::move(it->second);
       pending_snapshots_.erase(it);
-      ++recovery_.snapshots_loaded;
+      // Confirmed before any event it covers is skipped: a snapshot that
+      // does not decode (a state type that changed) falls back to replaying
+      // the stream's events from its creation, which follows right here.
+      absl::Status restored = RestoreSnapshot(*ref, std::move(snap));
+      if (restored.ok()) {
+        ++recovery_.snapshots_loaded;
+      } else {
+        snapshot_versions_.erase(rec.stream_id);
+        std::fprintf(stderr,
+                     "engram: %s; replaying the stream's events from its creation instead\n",
+                     std::string(restored.message()).c_str());
+        recovery_.snapshots_rejected.push_back(
+            {absl::StrCat("stream ", rec.stream_id), std::string(restored.message())});
+      }
     }
     return true;
   }
@@ -212,6 +229,15 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
   }
   ++recovery_.events;
   return true;
+}
+
+absl::Status MemoryImage::RestoreSnapshot(const ActorRef& ref, SnapshotStore::Snapshot snap) {
+  auto done = system_.AskAsync<Done>(
+      ref, internal::RestoreSnapshot{std::move(snap.state), snap.version, snap.lsn},
+      absl::InfiniteDuration());
+  // Under the deterministic scheduler nothing runs unless told to.
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  return done.Get().status();
 }
 
 void MemoryImage::FlushReplayBatches() {
@@ -296,6 +322,73 @@ absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t st
   absl::StatusOr<uint64_t> lsn = journal_->Append(created);
   if (!lsn.ok()) return lsn.status();
   return SpawnStream(kind, stream_id);
+}
+
+absl::StatusOr<uint64_t> MemoryImage::SpawnAll(
+    const std::string& kind, absl::Span<const uint64_t> ids,
+    std::vector<std::unique_ptr<Envelope>> first_events) {
+  if (!journal_) {
+    return absl::FailedPreconditionError(
+        reader_ ? "the image is open read-only (replay debugging): no new streams"
+                : "open the image before spawning");
+  }
+  if (ids.empty() || ids.size() != first_events.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SpawnAll needs one first event per stream id (", ids.size(), " ids, ",
+        first_events.size(), " events)"));
+  }
+  if (!kinds_.contains(kind)) {
+    return absl::NotFoundError(absl::StrCat("actor kind '", kind,
+                                            "' is not registered with the image"));
+  }
+  std::vector<std::string> payloads(ids.size());
+  std::vector<const EventRegistry::TypeInfo*> infos(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (absl::Status s = registry_.Encode(*first_events[i], &infos[i], &payloads[i]); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = Catalog(*infos[i]); !s.ok()) return s;
+  }
+  MutexLock lock(&mu_);
+  absl::flat_hash_set<uint64_t> seen;
+  for (uint64_t id : ids) {
+    if (id == 0) return absl::InvalidArgumentError("stream id 0 is reserved");
+    if (!seen.insert(id).second) {
+      return absl::InvalidArgumentError(absl::StrCat("stream id ", id, " is given twice"));
+    }
+    if (streams_.contains(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("stream ", id, " already exists"));
+    }
+  }
+  int64_t now = absl::ToUnixNanos(system_.clock().Now());
+  if (now == 0) now = 1;
+  std::vector<RecordInput> records(2 * ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    RecordInput& created = records[2 * i];
+    created.stream_id = ids[i];
+    created.type_id = 0;
+    created.schema_version = 1;
+    created.timestamp_ns = now;
+    created.payload = kind;
+    RecordInput& first = records[2 * i + 1];
+    first.stream_id = ids[i];
+    first.stream_version = 1;
+    first.type_id = infos[i]->type_id;
+    first.schema_version = infos[i]->version;
+    first.timestamp_ns = now;
+    first.payload = payloads[i];
+  }
+  absl::StatusOr<uint64_t> lsn = journal_->AppendBatch(records);
+  if (!lsn.ok()) return lsn.status();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    absl::StatusOr<ActorRef> ref = SpawnStream(kind, ids[i]);
+    if (!ref.ok()) return ref.status();
+    // Applied exactly as recovery will apply it.
+    std::vector<internal::ReplayEvent> events;
+    events.push_back(internal::ReplayEvent{std::move(first_events[i]), *lsn + 2 * i + 1, 1});
+    ref->Send(internal::ReplayBatch{std::move(events)});
+  }
+  return *lsn + 2 * ids.size() - 1;
 }
 
 absl::StatusOr<ActorRef> MemoryImage::Find(uint64_t stream_id) const {

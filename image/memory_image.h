@@ -117,6 +117,23 @@ class MemoryImage {
   absl::StatusOr<ActorRef> Spawn(uint64_t stream_id) {
     return Spawn(KindNameOf<A>(), stream_id);
   }
+  // Creates several streams of one kind, each with its first event, as ONE
+  // journal batch: after a crash at any instant either all of them exist
+  // with their events or none does. `first_event(id)` gives each stream's
+  // first event (of a registered type with an OnEvent handler in A).
+  // Returns the batch's last LSN (to wait for, or gate on). Errors as
+  // Spawn, and INVALID_ARGUMENT for a duplicate id or a batch larger than a
+  // journal segment.
+  template <class A, class F>
+  absl::StatusOr<uint64_t> SpawnAll(absl::Span<const uint64_t> ids, F first_event) {
+    using E = std::decay_t<decltype(first_event(uint64_t{}))>;
+    std::vector<std::unique_ptr<Envelope>> events;
+    events.reserve(ids.size());
+    for (uint64_t id : ids) events.push_back(std::make_unique<TypedEnvelope<E>>(first_event(id)));
+    return SpawnAll(KindNameOf<A>(), ids, std::move(events));
+  }
+  absl::StatusOr<uint64_t> SpawnAll(const std::string& kind, absl::Span<const uint64_t> ids,
+                                    std::vector<std::unique_ptr<Envelope>> first_events);
   // The actor of an existing stream.
   absl::StatusOr<ActorRef> Find(uint64_t stream_id) const;
   size_t streams() const;
@@ -231,6 +248,8 @@ class MemoryImage {
   absl::flat_hash_map<uint64_t, Batch> replay_batches_;
   size_t replay_batch_size_ = 256;
   void FlushReplayBatches();
+  // Asks the stream's actor to restore `snap` and waits for its answer.
+  absl::Status RestoreSnapshot(const ActorRef& ref, SnapshotStore::Snapshot snap);
   RecoveryStats recovery_;
 
   mutable Mutex mu_;

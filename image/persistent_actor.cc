@@ -47,23 +47,49 @@ PersistentActorBase::PersistentActorBase()
     snapshot_version_ = r.version;
     return Done{};
   });
-  Handle([this](internal::SnapshotRequest) -> absl::StatusOr<Done> {
-    absl::Status s = TakeSnapshot();
-    if (!s.ok()) return s;
-    return Done{};
+  Handle([this](internal::SnapshotRequest) {
+    Promise<Done> reply = MakePromise<Done>();
+    if (absl::Status s = CaptureSnapshot(&reply); !s.ok()) reply.Fail(s);
+  });
+  Handle([this](internal::DurableSnapshot& d) {
+    absl::Status s = image_->snapshots()->Write({stream_id_, d.version, d.lsn, std::move(d.state)});
+    if (s.ok()) {
+      d.reply.Deliver(Done{});
+    } else if (d.reply.pending()) {
+      d.reply.Fail(s);
+    } else {
+      image_->RecordSnapshotError(s);
+    }
   });
 }
 
 absl::Status PersistentActorBase::TakeSnapshot() {
-  const SnapshotStore* store = image_->snapshots();
-  if (store == nullptr) {
+  Promise<Done> none;
+  return CaptureSnapshot(&none);
+}
+
+absl::Status PersistentActorBase::CaptureSnapshot(Promise<Done>* reply) {
+  if (image_->snapshots() == nullptr) {
     return absl::FailedPreconditionError("the image is open read-only: no snapshots");
   }
   absl::StatusOr<std::string> bytes = EncodeState();
   if (!bytes.ok()) return bytes.status();
-  absl::Status s = store->Write({stream_id_, version_, last_lsn_, std::move(*bytes)});
-  if (s.ok()) snapshot_version_ = version_;
-  return s;
+  snapshot_version_ = version_;
+  internal::DurableSnapshot snap{std::move(*bytes), version_, last_lsn_, std::move(*reply)};
+  // Written only once the journal holds every event it covers: written
+  // earlier, a power cut could leave a snapshot ahead of the journal, which
+  // recovery would load (and a retried command would apply twice).
+  Gate([self = self(), snap = std::move(snap)](absl::Status s) mutable {
+    if (!s.ok()) {
+      snap.reply.Fail(absl::Status(
+          s.code(), absl::StrCat("snapshot at LSN ", snap.lsn,
+                                 " not written: the LSN did not become durable: ",
+                                 s.message())));
+      return;
+    }
+    self.Send(std::move(snap));
+  });
+  return absl::OkStatus();
 }
 
 void PersistentActorBase::Replay(internal::ReplayEvent& r) {

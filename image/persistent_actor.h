@@ -54,6 +54,14 @@ struct RestoreSnapshot {
   uint64_t version;
   uint64_t lsn;
 };
+// A snapshot captured at (version, lsn), sent by the actor to itself once
+// the journal covers lsn, and written then on its own turn.
+struct DurableSnapshot {
+  std::string state;
+  uint64_t version;
+  uint64_t lsn;
+  Promise<Done> reply;  // empty for automatic snapshots
+};
 
 template <class R>
 struct CommandReply {
@@ -151,9 +159,13 @@ class PersistentActorBase : public Actor {
   template <class F>
   void OnCommand(F f);
 
-  // Writes a snapshot of the state now (on this actor's turn, so no global
-  // stop): the recovery that follows loads it and replays only later events.
-  // UNIMPLEMENTED if the state has no SnapshotCodec.
+  // Captures a snapshot of the state now (on this actor's turn, so no
+  // global stop) and writes it once the journal makes last_lsn() durable
+  // (a snapshot never holds state that a power cut could take from the
+  // journal); the recovery that follows loads it and replays only later
+  // events. UNIMPLEMENTED if the state has no SnapshotCodec;
+  // FAILED_PRECONDITION on a read-only image. A failed write is reported by
+  // MemoryImage (snapshot errors).
   absl::Status TakeSnapshot();
 
   // Snapshot support of the state (the typed part lives in PersistentActor).
@@ -174,6 +186,9 @@ class PersistentActorBase : public Actor {
   // Runs `output` when the journal covers last_lsn_ (at once if it does).
   void Gate(absl::AnyInvocable<void(absl::Status)> output);
   void Replay(internal::ReplayEvent& r);
+  // TakeSnapshot, answering `reply` (if not empty) once written; on error
+  // `reply` is left untouched.
+  absl::Status CaptureSnapshot(Promise<Done>* reply);
 
   MemoryImage* const image_;
   const uint64_t stream_id_;

@@ -55,7 +55,11 @@ struct CatchUp {
 //     LSN the journal already gave it.
 // Everything durable before the subscription is in the journal; everything
 // made durable after it is published to the subscription; events in both
-// are told apart by LSN.
+// are told apart by LSN. "Before" and "after" are by the C++ memory model,
+// not by x86: the subscription's bump of the bus version and the
+// publisher's read of it are paired with seq_cst fences against the reads
+// and writes of the journal's durable LSN (EventBus::Subscribe, "Ordering";
+// docs/ARCHITECTURE.md, "The catch-up-to-live switch, by the C++ model").
 //
 //   class OrdersByStatus : public engram::Projection {
 //    public:

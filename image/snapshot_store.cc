@@ -57,14 +57,34 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
 
 }  // namespace
 
+namespace {
+
+absl::Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno(errno, absl::StrCat("open directory ", dir));
+  const int rc = fsync(fd);
+  const int e = errno;
+  close(fd);
+  if (rc != 0) return Errno(e, absl::StrCat("fsync directory ", dir));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 std::string SnapshotStore::FileName(uint64_t stream_id, uint64_t version) {
   return absl::StrFormat("%d-%020d.snap", stream_id, version);
 }
 
 absl::Status SnapshotStore::Init() const {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  const bool created = std::filesystem::create_directories(dir_, ec);
   if (ec) return absl::InternalError(absl::StrCat("create ", dir_, ": ", ec.message()));
+  if (created) {
+    // The directory's own entry, or a power cut takes every snapshot in it.
+    std::string parent = std::filesystem::path(dir_).parent_path().string();
+    if (parent.empty()) parent = ".";
+    if (absl::Status s = SyncDir(parent); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -96,10 +116,8 @@ absl::Status SnapshotStore::Write(const Snapshot& s) const {
     unlink(tmp.c_str());
     return st;
   }
-  if (int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
+  // The new name must be durable before older snapshots are pruned.
+  if (absl::Status d = SyncDir(dir_); !d.ok()) return d;
   // Keep the newest `keep_` of this stream.
   std::vector<std::string> mine;
   const std::string prefix = absl::StrCat(s.stream_id, "-");
@@ -167,7 +185,7 @@ absl::StatusOr<SnapshotStore::Snapshot> SnapshotStore::Read(const std::string& p
 }
 
 absl::StatusOr<std::vector<SnapshotStore::Snapshot>> SnapshotStore::LoadNewest(
-    std::vector<Rejected>* rejected) const {
+    std::vector<Rejected>* rejected, uint64_t max_lsn) const {
   std::vector<Snapshot> out;
   std::error_code ec;
   if (!std::filesystem::exists(dir_, ec)) return out;
@@ -188,6 +206,11 @@ absl::StatusOr<std::vector<SnapshotStore::Snapshot>> SnapshotStore::LoadNewest(
       absl::StatusOr<Snapshot> s = Read(*it);
       if (s.ok() && s->stream_id != id) {
         s = absl::DataLossError(absl::StrCat("holds stream ", s->stream_id));
+      }
+      if (s.ok() && s->lsn > max_lsn) {
+        s = absl::DataLossError(absl::StrCat(
+            "covers LSN ", s->lsn, ", beyond the journal's end at LSN ", max_lsn,
+            " (the journal lost records the snapshot holds)"));
       }
       if (s.ok()) {
         out.push_back(std::move(*s));

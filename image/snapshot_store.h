@@ -46,10 +46,12 @@ class SnapshotStore {
   // Writes a snapshot, then deletes all but the newest `keep` of its stream.
   absl::Status Write(const Snapshot& s) const;
 
-  // For every stream, the newest snapshot that is whole (checksum, header);
-  // damaged ones are skipped (falling back to the previous one) and listed
-  // in `rejected`.
-  absl::StatusOr<std::vector<Snapshot>> LoadNewest(std::vector<Rejected>* rejected) const;
+  // For every stream, the newest snapshot that is whole (checksum, header)
+  // and covers no LSN beyond `max_lsn` (the journal's end: a snapshot past
+  // it holds state the journal lost); others are skipped (falling back to
+  // the previous one) and listed in `rejected`.
+  absl::StatusOr<std::vector<Snapshot>> LoadNewest(std::vector<Rejected>* rejected,
+                                                   uint64_t max_lsn = UINT64_MAX) const;
 
   const std::string& dir() const { return dir_; }
 
