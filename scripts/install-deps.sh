@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build clang libclang-rt-14-dev
           libabsl-dev libconcurrentqueue-dev libxxhash-dev catch2
-          libbenchmark-dev libcaf-dev)
+          libbenchmark-dev libcaf-dev fuse3 libfuse3-dev pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

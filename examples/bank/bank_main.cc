@@ -2,16 +2,28 @@
 // use):
 //
 //   bank run --journal DIR --accounts N --transfers M [--threads T]
-//            [--durability process|sync] [--seed S]
+//            [--durability process|sync] [--seed S] [--segment-size BYTES]
 //     Opens (recovering) the journal, creates N accounts of 1000 if new,
 //     finishes transfers left unfinished by a crash, performs M random
 //     transfers concurrently, and prints `acked K` (transfers acknowledged
 //     at the chosen durability) at least every 1,000 transfers and at the
-//     end, flushed at once.
+//     end, flushed at once. The accounts and their opening deposits are
+//     journaled as one batch: a run killed at any instant leaves all of
+//     them or none.
+//     --segment-size sets the journal's segment file size for segments
+//     created from now on (bytes, or with a K or M suffix: 256K; 4K to 1G;
+//     default 64M): small segments make a run cross many segment rolls.
+//     The first transfer that fails (a journal error: a failed fsync, a full
+//     disk) is printed and stops the run with exit 1; no `acked` line after
+//     it counts a transfer started after it.
 //
 //   bank check --journal DIR
 //     Recovers, completes or compensates every unfinished transfer, and
 //     prints `accounts=N total=T transfers=K`; exits 0 only if T == N*1000.
+//     Exit 3, with
+//     "nothing was written", when DIR does not exist or its journal holds
+//     no account (a `bank run` killed before it wrote one); exit 1 on
+//     errors (a journal that cannot be opened or read, money not conserved).
 //
 // Replay debugging (read-only: works beside a running `bank run`):
 //   bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]
@@ -24,6 +36,9 @@
 //   bank journal verify|dump|stats|tail DIR ...
 //     The `engram journal` command line, with the bank's event types: dump
 //     and tail also print each event's fields.
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -51,6 +66,7 @@ struct Args {
   int threads = 0;
   engram::Durability durability = engram::Durability::kProcess;
   uint64_t seed = 1;
+  uint64_t segment_size = 0;  // 0: the journal's default
   uint64_t to_lsn = 0;
   int64_t step = 0;
   std::string break_on;
@@ -62,7 +78,8 @@ struct Args {
                "bank: %s\n"
                "usage: bank run --journal DIR --accounts N --transfers M [--threads T]\n"
                "                [--durability process|sync] [--seed S]\n"
-               "       bank check --journal DIR\n"
+               "                [--segment-size BYTES (4K..1G, suffix K or M; default 64M)]\n"
+               "       bank check --journal DIR   (exit 3: nothing was written)\n"
                "       bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]\n"
                "       bank hash --journal DIR --at LSN [--at LSN ...]\n",
                error.c_str());
@@ -104,6 +121,24 @@ Args Parse(int argc, char** argv) {
       a.step = number(1);
     } else if (flag == "--break-on") {
       a.break_on = value;
+    } else if (flag == "--segment-size") {
+      // BYTES, or a number with a K (KiB) or M (MiB) suffix.
+      std::string digits = value;
+      uint64_t unit = 1;
+      if (!digits.empty() && (digits.back() == 'K' || digits.back() == 'k')) {
+        unit = uint64_t{1} << 10;
+        digits.pop_back();
+      } else if (!digits.empty() && (digits.back() == 'M' || digits.back() == 'm')) {
+        unit = uint64_t{1} << 20;
+        digits.pop_back();
+      }
+      uint64_t v = 0;
+      constexpr uint64_t kMin = uint64_t{4} << 10, kMax = uint64_t{1} << 30;
+      if (!absl::SimpleAtoi(digits, &v) || v > kMax / unit || v * unit < kMin) {
+        Usage(absl::StrCat("--segment-size: '", value,
+                           "' is not a size from 4096 (4K) to 1073741824 (1024M) bytes"));
+      }
+      a.segment_size = v * unit;
     } else if (flag == "--at") {
       a.at.push_back(static_cast<uint64_t>(number(1)));
     } else if (flag == "--durability") {
@@ -169,11 +204,18 @@ int64_t FinishTransfers(engram::ActorSystem& system, engram::MemoryImage& image)
 int Run(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image) {
   std::vector<uint64_t> accounts = image.StreamIds("account");
   if (accounts.empty()) {
-    for (int64_t i = 1; i <= a.accounts; ++i) {
-      engram::ActorRef acc = image.Spawn<bank::Account>(static_cast<uint64_t>(i)).value();
-      acc.Send(bank::Open{bank::kInitialBalance});
-      accounts.push_back(static_cast<uint64_t>(i));
+    // All accounts and their opening deposits in one journal batch: a crash
+    // at any instant leaves either the whole bank or nothing.
+    std::vector<uint64_t> ids;
+    for (int64_t i = 1; i <= a.accounts; ++i) ids.push_back(static_cast<uint64_t>(i));
+    absl::StatusOr<uint64_t> opened = image.SpawnAll<bank::Account>(
+        ids, [](uint64_t) { return bank::AccountOpened{bank::kInitialBalance}; });
+    if (!opened.ok()) {
+      std::fprintf(stderr, "bank: open %lld accounts: %s\n", static_cast<long long>(a.accounts),
+                   opened.status().ToString().c_str());
+      return 1;
     }
+    accounts = ids;
   } else if (static_cast<int64_t>(accounts.size()) != a.accounts) {
     std::fprintf(stderr, "bank: the journal has %zu accounts; using them, not %lld\n",
                  accounts.size(), static_cast<long long>(a.accounts));
@@ -190,11 +232,21 @@ int Run(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image) 
   std::deque<engram::AskFuture<engram::Done>> inflight;
   int64_t acked = 0, rejected = 0;
   const auto start = std::chrono::steady_clock::now();
+  // Transfers are acknowledged in the order they were started. The first
+  // failure (a transfer never fails for business reasons here, so this is a
+  // journal error such as a failed fsync, or a timeout) stops the run: no
+  // transfer started after it is acknowledged, so every `acked K` means
+  // the first K transfers all succeeded.
+  bool failed = false;
   auto settle_one = [&] {
     absl::StatusOr<engram::Done> r = inflight.front().Get();
     inflight.pop_front();
+    if (failed) return;
     if (!r.ok()) {
       ++rejected;
+      failed = true;
+      std::fprintf(stderr, "bank: transfer %lld failed, stopping: %s\n",
+                   static_cast<long long>(acked + rejected), r.status().ToString().c_str());
       return;
     }
     if (++acked % 1000 == 0) {
@@ -202,15 +254,17 @@ int Run(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image) 
       std::fflush(stdout);
     }
   };
-  for (int64_t i = 0; i < a.transfers; ++i) {
+  for (int64_t i = 0; i < a.transfers && !failed; ++i) {
     const uint64_t from = accounts[pick(rng)];
     uint64_t to = accounts[pick(rng)];
     if (to == from) to = accounts[(pick(rng) + 1) % accounts.size()];
     if (to == from) to = from == accounts[0] ? accounts[1] : accounts[0];
     absl::StatusOr<engram::ActorRef> t = image.Spawn<bank::Transfer>(next_id++);
     if (!t.ok()) {
-      std::fprintf(stderr, "bank: %s\n", t.status().ToString().c_str());
-      return 1;
+      std::fprintf(stderr, "bank: transfer %llu: %s\n",
+                   static_cast<unsigned long long>(next_id - 1), t.status().ToString().c_str());
+      failed = true;
+      break;
     }
     inflight.push_back(system.AskAsync<engram::Done>(
         *t, bank::Start{from, to, amount(rng)}, absl::Seconds(60)));
@@ -220,15 +274,23 @@ int Run(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image) 
   const double seconds = Since(start);
   std::printf("acked %lld\n", static_cast<long long>(acked));
   std::fflush(stdout);
-  std::fprintf(stderr, "bank: %lld transfers acknowledged in %.3f s (%.0f/s), %lld rejected\n",
+  std::fprintf(stderr, "bank: %lld transfers acknowledged in %.3f s (%.0f/s)%s\n",
                static_cast<long long>(acked), seconds, seconds > 0 ? acked / seconds : 0.0,
-               static_cast<long long>(rejected));
-  return rejected == 0 ? 0 : 1;
+               failed ? ", then stopped by a failure" : "");
+  return failed ? 1 : 0;
 }
 
-int Check(engram::ActorSystem& system, engram::MemoryImage& image) {
-  const int64_t transfers = FinishTransfers(system, image);
+// `bank check`'s exit code when nothing was written (see the header).
+constexpr int kNothingWritten = 3;
+
+int Check(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image) {
   const std::vector<uint64_t> accounts = image.StreamIds("account");
+  if (accounts.empty()) {
+    std::fprintf(stderr, "bank: nothing was written: the journal in %s holds no account\n",
+                 a.journal.c_str());
+    return kNothingWritten;
+  }
+  const int64_t transfers = FinishTransfers(system, image);
   int64_t total = 0;
   for (uint64_t id : accounts) {
     absl::StatusOr<int64_t> b =
@@ -369,6 +431,11 @@ int main(int argc, char** argv) {
   engram::MemoryImage::Options image_options;
   image_options.journal.durability = args.durability;
   image_options.journal.create_if_missing = args.command == "run";
+  if (args.segment_size != 0) image_options.journal.segment_size = args.segment_size;
+  if (args.command == "check" && access(args.journal.c_str(), F_OK) != 0 && errno == ENOENT) {
+    std::fprintf(stderr, "bank: nothing was written: %s does not exist\n", args.journal.c_str());
+    return kNothingWritten;
+  }
   image_options.progress = [](uint64_t events, uint64_t lsn) {
     std::fprintf(stderr, "bank: replayed %llu events (LSN %llu)\n",
                  static_cast<unsigned long long>(events), static_cast<unsigned long long>(lsn));
@@ -384,5 +451,5 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(rec.streams),
                static_cast<unsigned long long>(rec.events), Since(start),
                rec.journal.ToString().empty() ? "" : "; ", rec.journal.ToString().c_str());
-  return args.command == "run" ? Run(args, system, image) : Check(system, image);
+  return args.command == "run" ? Run(args, system, image) : Check(args, system, image);
 }
