@@ -319,3 +319,51 @@ TEST_CASE("a snapshot beyond the journal's end is refused on recovery", "[image]
 
 }  // namespace
 }  // namespace engram
+
+namespace engram {
+namespace {
+
+TEST_CASE("SpawnAll journals every stream and its first event as one batch", "[image]") {
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("journal");
+  const std::vector<uint64_t> ids = {3, 4, 5};
+  {
+    Image m(dir);
+    REQUIRE(m.status.ok());
+    auto last = m.image.SpawnAll<Summer>(ids, [](uint64_t id) {
+      return Added{static_cast<int64_t>(id) * 10};
+    });
+    REQUIRE(last.ok());
+    for (uint64_t id : ids) CHECK(m.Sum(id) == static_cast<int64_t>(id) * 10);
+    // Errors leave nothing behind.
+    const std::vector<uint64_t> twice = {8, 8};
+    auto dup = m.image.SpawnAll<Summer>(twice, [](uint64_t) { return Added{1}; });
+    CHECK(dup.status().code() == absl::StatusCode::kInvalidArgument);
+    const std::vector<uint64_t> exists = {9, 3};
+    auto again = m.image.SpawnAll<Summer>(exists, [](uint64_t) { return Added{1}; });
+    CHECK(again.status().code() == absl::StatusCode::kAlreadyExists);
+    CHECK_FALSE(m.image.Find(8).ok());
+    CHECK_FALSE(m.image.Find(9).ok());
+    m.AddAll(4, 1, 2);
+  }
+  // One batch: its head counts every creation record and first event.
+  auto r = Reader::Open(dir);
+  REQUIRE(r.ok());
+  RecordView v;
+  bool found = false;
+  while ((*r)->Next(&v).value()) {
+    if (v.stream_id == 3 && v.type_id == 0) {
+      CHECK(v.batch_count == 2 * ids.size());
+      found = true;
+    }
+  }
+  CHECK(found);
+  Image m(dir);
+  REQUIRE(m.status.ok());
+  CHECK(m.Sum(3) == 30);
+  CHECK(m.Sum(4) == 43);
+  CHECK(m.Sum(5) == 50);
+}
+
+}  // namespace
+}  // namespace engram
