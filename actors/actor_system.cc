@@ -73,13 +73,20 @@ ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions option
   const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed) + 1;
   auto* cell = new internal::ActorCell(this, executor, id, std::move(options),
                                        std::move(factory));
+  // The mailbox leaves its initial "blocked" state before the constructor
+  // runs: the spawner schedules the first turn itself (below), so a message
+  // sent during construction (the constructor sending to self(), or to a
+  // ref it handed out) must only queue. Were the mailbox still blocked, that
+  // send would schedule the half-built cell and this spawner would schedule
+  // it a second time (defect 6: a lost message and a worker spinning in
+  // RunTurn on a mailbox left "blocked" while it ran).
+  cell->mailbox_.StartScheduled();
   try {
     cell->Construct();
   } catch (...) {
-    cell->Unref();
+    cell->Unref();  // the mailbox's destructor frees what was sent meanwhile
     throw;
   }
-  cell->mailbox_.StartScheduled();
   ActorRef ref = cell->self();
   {
     MutexLock lock(&mu_);

@@ -84,8 +84,11 @@ class Mailbox {
   // order, linked through `next`. Later pushes fail with kClosed.
   Envelope* Close() noexcept;
 
-  // Before the owner is published: start out scheduled instead of blocked
-  // (the spawner schedules the first turn itself).
+  // Before the owner is constructed or published: start out scheduled
+  // instead of blocked (the spawner schedules the first turn itself), so
+  // that sends made meanwhile, e.g. from the owner's constructor, just queue
+  // (kPushed) and are taken, in order, by that first turn. Relaxed: the
+  // spawner publishes the cell later with release operations.
   void StartScheduled() noexcept {
     head_.store(nullptr, std::memory_order_relaxed);
   }
