@@ -79,6 +79,13 @@ class EventBus {
   // `pattern`. `fn(const BusEvent<T>&)` returns void (success unless it
   // throws) or absl::Status (an error status is a failure, retried per
   // options.retry). INVALID_ARGUMENT for a malformed pattern or options.
+  //
+  // Ordering (for all Subscribe* methods): if a publisher changes some
+  // atomic state X and then publishes (or publishes after observing the
+  // change with an acquire load), and the subscriber reads X after
+  // Subscribe() returns, then the subscriber sees the change or the
+  // publication reaches the new subscription (or both). The projection
+  // switch relies on this; each side pays one seq_cst fence.
   template <class T, class F>
   absl::StatusOr<SubscriptionId> Subscribe(std::string_view pattern, F&& fn,
                                            SubscriptionOptions options = {}) {

@@ -12,8 +12,9 @@ namespace engram {
 // The topic grammar of the event bus (the NATS subject grammar).
 //
 // A topic is one or more tokens separated by '.', e.g. "orders.eu.created".
-// A token is non-empty and holds no '.', no whitespace, and neither '*' nor
-// '>'. A pattern is a topic whose tokens may also be the wildcards
+// A token is non-empty and holds no '.', no space, no control character
+// (a byte below 0x20, which includes NUL, tab and newline, or 0x7f), and
+// neither '*' nor '>'; any other byte (UTF-8 included) is allowed. A pattern is a topic whose tokens may also be the wildcards
 //   '*'  exactly one token, and
 //   '>'  one or more trailing tokens (only as the last token).
 // A wildcard must be a whole token: "ord*" and "a.>b" are malformed.
@@ -24,11 +25,16 @@ namespace engram {
 // pattern that names the '$' token ("$dlq.>") does.
 
 // OK, or INVALID_ARGUMENT naming the topic and the reason (empty topic,
-// empty token, whitespace, a wildcard).
+// empty token, whitespace, a wildcard, a control character). The topic is
+// shown escaped (control bytes as \xNN) and a control character or a space
+// is named by its value and byte offset, e.g.
+//   malformed topic "foo.b\x00r": control character 0x00 at byte offset 5
+// The whole string_view counts: an embedded NUL is a control character.
 absl::Status ValidateTopic(std::string_view topic);
 
 // OK, or INVALID_ARGUMENT naming the pattern and the reason (empty token,
-// whitespace, wildcard inside a token, '>' not last).
+// whitespace, a control character, wildcard inside a token, '>' not last);
+// shown as for ValidateTopic().
 absl::Status ValidatePattern(std::string_view pattern);
 
 // Splits on '.'; no validation.

@@ -50,6 +50,16 @@ BusCore::~BusCore() = default;
 
 absl::Status BusCore::Lookup(std::string_view topic, std::shared_ptr<const MatchList>* out) {
   MatchCache& c = t_cache;
+  // The publisher's half of the subscribe/publish Dekker pair (see
+  // Subscribe() and docs/ARCHITECTURE.md, "The projection switch"):
+  // whatever this thread wrote or acquired before publishing (a journal's
+  // durable LSN, say) is ordered before the load of version_ below, against
+  // the fence a subscriber issues after bumping version_. Without it the
+  // acquire load may be satisfied early: the subscriber would read our
+  // state as it was and we would miss its subscription. One fence per
+  // publication (ThreadSanitizer does not model fences; it has no race to
+  // report here either: every access involved is atomic).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   const uint64_t v = version_.load(std::memory_order_acquire);
   if (c.bus_id == bus_id_ && c.version == v) {
     auto it = c.lists.find(Av(topic));
@@ -213,6 +223,13 @@ absl::StatusOr<uint64_t> BusCore::Subscribe(std::string_view pattern,
   }
   subs_[id] = std::move(sub);
   version_.fetch_add(1, std::memory_order_release);
+  // The subscriber's half of the pair: orders the bump of version_ before
+  // whatever the caller reads after Subscribe() returns (the projection
+  // switch reads the journal's durable LSN), against the fence in Lookup().
+  // So for any state X that a publisher changes before it publishes: the
+  // caller reads the new X, or that publication sees the new version_ and
+  // takes the slow path, which finds this subscription under mu_.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   return id;
 }
 

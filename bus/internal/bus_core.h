@@ -45,10 +45,11 @@ using MatchList = std::vector<MatchTarget>;
 // unsubscribe, each of which bumps version_. A publisher keeps a
 // thread-local cache topic -> match list tagged with (bus id, version);
 // while the version is unchanged a publication takes no lock at all: one
-// acquire load and one hash lookup. A change invalidates every thread's
-// cache at once (their tag no longer equals version_). Match lists are
-// immutable and shared, so a list a publisher holds stays valid after an
-// unsubscribe; the unsubscribed subscription refuses the offer (closed).
+// seq_cst fence, one acquire load and one hash lookup. A change invalidates
+// every thread's cache at once (their tag no longer equals version_). Match
+// lists are immutable and shared, so a list a publisher holds stays valid
+// after an unsubscribe; the unsubscribed subscription refuses the offer
+// (closed).
 //
 // Thread-safety: every method may be called from any thread, including
 // from inside subscriber callbacks and actor handlers. mu_ is a leaf lock.
@@ -99,6 +100,9 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::atomic<uint64_t> sequence_{0};
   // Writer: subscribe/unsubscribe under mu_ (release, after the trie
   // changed); readers: publishers (acquire) to validate their cache.
+  // Subscribe() issues a seq_cst fence after its bump and Lookup() one
+  // before its load: the Dekker pair that makes a subscription and state
+  // read right after it agree with every later publication (see Subscribe).
   std::atomic<uint64_t> version_{1};
 
   mutable Mutex mu_;

@@ -206,6 +206,33 @@ TEST_CASE("malformed topics and patterns are refused with an error naming them",
   REQUIRE(bus.stats().published == 0);
 }
 
+TEST_CASE("the bus refuses a topic or a pattern with an embedded NUL and names its offset",
+          "[bus]") {
+  DeterministicScheduler sched;
+  ActorSystem system(sched);
+  EventBus bus(system);
+  int got = 0;
+  // "orders.b" is a prefix of the bad texts: neither may reach it.
+  REQUIRE(bus.Subscribe<Order>("orders.b", [&](const BusEvent<Order>&) { ++got; }).ok());
+  const std::string bad_pattern("orders.b\0r", 10);
+  auto s = bus.Subscribe<Order>(bad_pattern, [&](const BusEvent<Order>&) { ++got; });
+  REQUIRE(s.status().code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(std::string(s.status().message()) ==
+          "malformed pattern \"orders.b\\x00r\": control character 0x00 at byte offset 8");
+  const std::string bad_topic("orders.b\0", 9);
+  for (int i = 0; i < 2; ++i) {  // twice: a refused topic is not cached as valid
+    auto p = bus.Publish(bad_topic, Order{});
+    REQUIRE(p.status().code() == absl::StatusCode::kInvalidArgument);
+    REQUIRE(std::string(p.status().message()) ==
+            "malformed topic \"orders.b\\x00\": control character 0x00 at byte offset 8");
+  }
+  REQUIRE(bus.Publish("orders.b", Order{}).ok());
+  sched.RunUntilIdle();
+  REQUIRE(got == 1);
+  REQUIRE(bus.stats().published == 1);
+  REQUIRE(bus.stats().subscriptions == 1);
+}
+
 TEST_CASE("a subscriber may subscribe and unsubscribe from inside its own callback",
           "[bus]") {
   DeterministicScheduler sched;

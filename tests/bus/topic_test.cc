@@ -1,11 +1,14 @@
 // The topic/pattern grammar and matching: table-driven, trie against the
 // reference matcher.
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "absl/strings/escaping.h"
 
 #include "bus/topic.h"
 #include "bus/topic_trie.h"
@@ -33,7 +36,8 @@ TEST_CASE("topics are validated with an error naming the topic and the reason", 
       {"orders.>", false, "wildcard \">\" in a published topic"},
       {"ord*ers", false, "wildcard inside token \"ord*ers\""},
       {"orders.eu>", false, "wildcard inside token \"eu>\""},
-      {"orders eu", false, "contains whitespace"},
+      {"orders eu", false, "token \"orders eu\" contains whitespace (0x20 at byte offset 6)"},
+      {"caf\xc3\xa9.cr\xc3\xa8me", true, ""},  // UTF-8 is fine, as in NATS
   };
   for (const GrammarCase& c : cases) {
     CAPTURE(c.text);
@@ -64,7 +68,7 @@ TEST_CASE("patterns are validated with an error naming the pattern and the reaso
       {"ord*", false, "wildcard inside token \"ord*\""},
       {"orders.*x", false, "wildcard inside token \"*x\""},
       {"orders.>>", false, "wildcard inside token \">>\""},
-      {"orders.\t", false, "contains whitespace"},
+      {"orders.a b", false, "contains whitespace (0x20 at byte offset 8)"},
   };
   for (const GrammarCase& c : cases) {
     CAPTURE(c.text);
@@ -75,6 +79,94 @@ TEST_CASE("patterns are validated with an error naming the pattern and the reaso
       REQUIRE_THAT(std::string(st.message()), Catch::Contains("pattern \"" + c.text + "\""));
       REQUIRE_THAT(std::string(st.message()), Catch::Contains(c.why));
     }
+  }
+}
+
+// Control characters (bytes below 0x20, and 0x7f) are refused in topics and
+// patterns, as NATS refuses them in subjects; the error names the first
+// one's byte offset and value, and shows the text escaped (no raw control
+// bytes in an error message). Texts are built with explicit lengths so that
+// embedded NULs count.
+struct ControlCase {
+  std::string text;
+  bool pattern;
+  std::string error;  // the whole message
+};
+
+TEST_CASE("control characters in topics and patterns are refused with their offset and value",
+          "[bus][topic]") {
+  using std::string_literals::operator""s;
+  const std::vector<ControlCase> cases = {
+      {"foo.b\0r"s, false,
+       "malformed topic \"foo.b\\x00r\": control character 0x00 at byte offset 5"},
+      {"\0"s, false, "malformed topic \"\\x00\": control character 0x00 at byte offset 0"},
+      {"orders.eu\0"s, false,
+       "malformed topic \"orders.eu\\x00\": control character 0x00 at byte offset 9"},
+      {"\x01orders"s, false,
+       "malformed topic \"\\x01orders\": control character 0x01 at byte offset 0"},
+      {"orders\n"s, false,
+       "malformed topic \"orders\\x0a\": control character 0x0a at byte offset 6"},
+      {"a\tb\x02"s, false,
+       "malformed topic \"a\\x09b\\x02\": control character 0x09 at byte offset 1"},
+      {"a.b\x7f"s, false, "malformed topic \"a.b\\x7f\": control character 0x7f at byte offset 3"},
+      {"a.\x1f.c"s, false,
+       "malformed topic \"a.\\x1f.c\": control character 0x1f at byte offset 2"},
+      // Checked before the token grammar: the control character is named
+      // even where a token is also empty or a wildcard.
+      {"a..\0"s, false, "malformed topic \"a..\\x00\": control character 0x00 at byte offset 3"},
+      {"say \"hi\"\r"s, false,
+       "malformed topic \"say \\\"hi\\\"\\x0d\": control character 0x0d at byte offset 8"},
+      {"orders.*.b\0r"s, true,
+       "malformed pattern \"orders.*.b\\x00r\": control character 0x00 at byte offset 10"},
+      {"orders.>\0"s, true,
+       "malformed pattern \"orders.>\\x00\": control character 0x00 at byte offset 8"},
+      {"\x7f.>"s, true, "malformed pattern \"\\x7f.>\": control character 0x7f at byte offset 0"},
+      {"*.\x1b[0m"s, true,
+       "malformed pattern \"*.\\x1b[0m\": control character 0x1b at byte offset 2"},
+  };
+  for (const ControlCase& c : cases) {
+    CAPTURE(absl::CHexEscape(c.text), c.pattern);
+    const absl::Status st = c.pattern ? ValidatePattern(c.text) : ValidateTopic(c.text);
+    REQUIRE(st.code() == absl::StatusCode::kInvalidArgument);
+    REQUIRE(std::string(st.message()) == c.error);
+  }
+}
+
+TEST_CASE("every control byte is refused at any position of a topic or a pattern",
+          "[bus][topic]") {
+  std::vector<int> bad;
+  for (int b = 0; b < 0x20; ++b) bad.push_back(b);
+  bad.push_back(0x7f);
+  for (int b : bad) {
+    for (size_t at : {size_t{0}, size_t{3}, size_t{6}}) {
+      std::string t = "abc.def";  // the byte replaces position `at` or is appended
+      if (at < t.size() && t[at] != '.') {
+        t[at] = static_cast<char>(b);
+      } else {
+        t.insert(at, 1, static_cast<char>(b));
+      }
+      CAPTURE(b, at, absl::CHexEscape(t));
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", b);
+      const std::string why =
+          std::string("control character ") + hex + " at byte offset " + std::to_string(at);
+      for (const absl::Status& st : {ValidateTopic(t), ValidatePattern(t)}) {
+        REQUIRE(st.code() == absl::StatusCode::kInvalidArgument);
+        const std::string m(st.message());
+        REQUIRE_THAT(m, Catch::EndsWith(why));
+        for (char ch : m) REQUIRE(static_cast<unsigned char>(ch) >= 0x20);
+        REQUIRE(static_cast<unsigned char>(m.back()) != 0x7f);
+      }
+    }
+  }
+  // Everything else printable that is not '.', a wildcard or a space is a
+  // token character; so are bytes >= 0x80 (UTF-8).
+  for (int b = 0x21; b < 0x100; ++b) {
+    if (b == '.' || b == '*' || b == '>' || b == 0x7f) continue;
+    const std::string t = std::string("a.") + static_cast<char>(b) + "z";
+    CAPTURE(b);
+    REQUIRE(ValidateTopic(t).ok());
+    REQUIRE(ValidatePattern(t).ok());
   }
 }
 
