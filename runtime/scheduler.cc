@@ -89,9 +89,16 @@ void Scheduler::Schedule(Schedulable* unit) noexcept {
 }
 
 void Scheduler::NotifyWork() noexcept {
-  // Pairs with the seq_cst increment of parked_ in Park(): either we see
-  // the parker, or the parker's re-check sees our work. ThreadSanitizer
-  // does not model fences, so its build uses the equivalent seq_cst RMW.
+  // The waker's half of the Dekker pair (docs/ARCHITECTURE.md, "Parking and
+  // waking"): the caller has published work (deque bottom_ or the global
+  // queue's indices, relaxed/release stores); this seq_cst fence orders
+  // those stores before the loads of parked_ and searching_ below. Park()
+  // has the matching fence between its increment of parked_ and its
+  // re-check of the queues, so either we see the parker or its re-check
+  // sees our work. ThreadSanitizer does not model fences, so its build uses
+  // a seq_cst RMW on parked_ instead: all RMWs of parked_ are in one
+  // modification order, and whichever of the two comes second reads from
+  // (and, acq_rel, synchronizes with) the first.
 #ifdef ENGRAM_TSAN
   if (parked_.fetch_add(0, std::memory_order_seq_cst) == 0) return;
 #else
@@ -170,8 +177,22 @@ Schedulable* Scheduler::Park(Worker& w) {
     if (stopping_.load(std::memory_order_acquire)) return nullptr;
     w.wake.store(0, std::memory_order_relaxed);
     parked_list_.push_back(&w);
+    // "I am going to sleep": read lock-free by NotifyWork().
     parked_.fetch_add(1, std::memory_order_seq_cst);
   }
+  // The parker's half of the Dekker pair. AnyQueuedWork() reads the queues
+  // with relaxed loads; a seq_cst RMW before them does not order them in
+  // the C++ model (nor on ARM, where later loads may pass the RMW's store),
+  // and the mutex release above only orders earlier accesses. This fence,
+  // paired with the one in NotifyWork(), does: if a producer's fence comes
+  // first in the single total order S, our re-check sees its work; if ours
+  // comes first, its load of parked_ sees our increment (C++20
+  // [atomics.order]p4, the fence-fence case). The TSan build pairs RMWs on
+  // parked_ instead (see NotifyWork()), so it needs no fence here. Not on
+  // the hot path: only a worker about to sleep pays for it.
+#ifndef ENGRAM_TSAN
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   if (AnyQueuedWork()) {
     MutexLock lock(&park_mu_);
     auto it = std::find(parked_list_.begin(), parked_list_.end(), &w);
@@ -227,9 +248,11 @@ void Scheduler::WorkerLoop(Worker& w) {
       Bump(w.turns);
       if (s->RunTurn(options_.budget) != TurnResult::kYield) break;
       // Used its budget with work left. Run it again at once only if
-      // nothing else is waiting anywhere; otherwise queue it behind the rest.
+      // nothing else is waiting anywhere (and the pool is not shutting
+      // down: a unit that always yields would otherwise keep Shutdown()
+      // waiting for ever); otherwise queue it behind the rest.
       if (w.handoff == nullptr && w.deque.SizeApprox() == 0 &&
-          global_.size_approx() == 0) {
+          global_.size_approx() == 0 && !stopping_.load(std::memory_order_acquire)) {
         continue;
       }
       global_.enqueue(w.producer, s);

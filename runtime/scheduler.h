@@ -37,8 +37,10 @@ namespace engram {
 // Idle workers spin briefly, then park on a futex. Waking is targeted: new
 // stealable work wakes exactly one parked worker, and only when no worker is
 // already searching. The Dekker pair that prevents lost wake-ups is: a
-// producer publishes work, fences, reads `parked_`; a parking worker bumps
-// `parked_` (seq_cst), then re-checks every queue before it sleeps.
+// producer publishes work, issues a seq_cst fence, reads `parked_` (and
+// `searching_`); a parking worker bumps `parked_` (seq_cst RMW), issues a
+// seq_cst fence, then re-checks every queue before it sleeps. Both fences
+// are needed; docs/ARCHITECTURE.md ("Parking and waking") has the argument.
 //
 // Thread-safety: Schedule() from any thread. Shutdown() once, from a thread
 // outside the pool (the destructor calls it).
@@ -107,8 +109,9 @@ class Scheduler final : public Executor {
   // Writers: workers entering/leaving the search, WakeOne() on behalf of the
   // worker it wakes. seq_cst: part of the Dekker pair described above.
   alignas(64) std::atomic<int> searching_{0};
-  // Writers: Park() and WakeOne() under park_mu_; read lock-free by
-  // NotifyWork(). seq_cst for the same reason.
+  // Writers: Park() and WakeOne() under park_mu_, Shutdown(); read
+  // lock-free by NotifyWork(). seq_cst RMWs, each followed (Park) or preceded
+  // (NotifyWork) by a seq_cst fence: the Dekker pair described above.
   alignas(64) std::atomic<int> parked_{0};
   // Writer: Shutdown(). Read by workers each round; release/acquire.
   std::atomic<bool> stopping_{false};
