@@ -82,7 +82,10 @@ uint64_t Seed() {
   uint64_t s = 0;
   const char* env = std::getenv("ENGRAM_POWERCUT_SEED");
   if (env != nullptr && absl::SimpleAtoi(env, &s)) return s;
-  return std::random_device{}();
+  // Fixed, so every run draws the same cut plan (delays, keep fractions,
+  // page subsets); the instants themselves still vary with the machine's
+  // speed, which is the point: any instant must be a safe cut.
+  return 20261201;
 }
 
 void RequireFuse() {
