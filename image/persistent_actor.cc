@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -49,14 +50,14 @@ PersistentActorBase::PersistentActorBase()
   });
   Handle([this](internal::SnapshotRequest) {
     Promise<Done> reply = MakePromise<Done>();
-    if (absl::Status s = CaptureSnapshot(&reply); !s.ok()) reply.Fail(s);
+    if (absl::Status s = CaptureSnapshot(&reply); !s.ok()) reply.Fail(std::move(s));
   });
   Handle([this](internal::DurableSnapshot& d) {
     absl::Status s = image_->snapshots()->Write({stream_id_, d.version, d.lsn, std::move(d.state)});
     if (s.ok()) {
       d.reply.Deliver(Done{});
     } else if (d.reply.pending()) {
-      d.reply.Fail(s);
+      d.reply.Fail(std::move(s));
     } else {
       image_->RecordSnapshotError(s);
     }
