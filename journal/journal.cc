@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -118,9 +119,18 @@ absl::Status CheckFormatVersions(const std::string& dir) {
   auto listed = ListSegments(dir);
   if (!listed.ok()) return listed.status();
   for (const auto& [lsn, path] : *listed) {
-    auto f = MappedFile::OpenReadOnly(path);
-    if (!f.ok()) return f.status();
-    auto h = internal::ParseSegmentHeader((*f)->data(), (*f)->size(), path);
+    // pread, not a mapping: a read error is a status, not a SIGBUS.
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return internal::ErrnoStatus(errno, "open segment " + path);
+    uint8_t header[kSegmentHeaderSize];
+    const ssize_t n = pread(fd, header, sizeof header, 0);
+    const int e = errno;
+    close(fd);
+    if (n < 0) {
+      return internal::ErrnoStatus(e, absl::StrCat("read segment ", path,
+                                                   " at byte offset 0 (nothing was changed)"));
+    }
+    auto h = internal::ParseSegmentHeader(header, static_cast<size_t>(n), path);
     if (!h.ok() && h.status().code() == absl::StatusCode::kFailedPrecondition) {
       return h.status();
     }
