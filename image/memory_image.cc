@@ -297,21 +297,28 @@ absl::StatusOr<bool> MemoryImage::RunUntil(const std::function<bool(const Replay
   }
 }
 
-absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t stream_id) {
+absl::Status MemoryImage::CheckCanCreate(const std::string& kind) const {
   if (!journal_) {
     return absl::FailedPreconditionError(
         reader_ ? "the image is open read-only (replay debugging): no new streams"
                 : "open the image before spawning");
   }
-  if (stream_id == 0) return absl::InvalidArgumentError("stream id 0 is reserved");
   if (!kinds_.contains(kind)) {
     return absl::NotFoundError(absl::StrCat("actor kind '", kind,
                                             "' is not registered with the image"));
   }
-  MutexLock lock(&mu_);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryImage::CheckNewStreamLocked(uint64_t stream_id) const {
+  if (stream_id == 0) return absl::InvalidArgumentError("stream id 0 is reserved");
   if (streams_.contains(stream_id)) {
     return absl::AlreadyExistsError(absl::StrCat("stream ", stream_id, " already exists"));
   }
+  return absl::OkStatus();
+}
+
+RecordInput MemoryImage::CreationRecord(const std::string& kind, uint64_t stream_id) const {
   RecordInput created;
   created.stream_id = stream_id;
   created.type_id = 0;
@@ -319,7 +326,14 @@ absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t st
   created.timestamp_ns = absl::ToUnixNanos(system_.clock().Now());
   if (created.timestamp_ns == 0) created.timestamp_ns = 1;
   created.payload = kind;
-  absl::StatusOr<uint64_t> lsn = journal_->Append(created);
+  return created;
+}
+
+absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t stream_id) {
+  if (absl::Status s = CheckCanCreate(kind); !s.ok()) return s;
+  MutexLock lock(&mu_);
+  if (absl::Status s = CheckNewStreamLocked(stream_id); !s.ok()) return s;
+  absl::StatusOr<uint64_t> lsn = journal_->Append(CreationRecord(kind, stream_id));
   if (!lsn.ok()) return lsn.status();
   return SpawnStream(kind, stream_id);
 }
@@ -327,19 +341,11 @@ absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t st
 absl::StatusOr<uint64_t> MemoryImage::SpawnAll(
     const std::string& kind, absl::Span<const uint64_t> ids,
     std::vector<std::unique_ptr<Envelope>> first_events) {
-  if (!journal_) {
-    return absl::FailedPreconditionError(
-        reader_ ? "the image is open read-only (replay debugging): no new streams"
-                : "open the image before spawning");
-  }
+  if (absl::Status s = CheckCanCreate(kind); !s.ok()) return s;
   if (ids.empty() || ids.size() != first_events.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SpawnAll needs one first event per stream id (", ids.size(), " ids, ",
         first_events.size(), " events)"));
-  }
-  if (!kinds_.contains(kind)) {
-    return absl::NotFoundError(absl::StrCat("actor kind '", kind,
-                                            "' is not registered with the image"));
   }
   std::vector<std::string> payloads(ids.size());
   std::vector<const EventRegistry::TypeInfo*> infos(ids.size());
@@ -352,31 +358,21 @@ absl::StatusOr<uint64_t> MemoryImage::SpawnAll(
   MutexLock lock(&mu_);
   absl::flat_hash_set<uint64_t> seen;
   for (uint64_t id : ids) {
-    if (id == 0) return absl::InvalidArgumentError("stream id 0 is reserved");
+    if (absl::Status s = CheckNewStreamLocked(id); !s.ok()) return s;
     if (!seen.insert(id).second) {
       return absl::InvalidArgumentError(absl::StrCat("stream id ", id, " is given twice"));
     }
-    if (streams_.contains(id)) {
-      return absl::AlreadyExistsError(absl::StrCat("stream ", id, " already exists"));
-    }
   }
-  int64_t now = absl::ToUnixNanos(system_.clock().Now());
-  if (now == 0) now = 1;
-  std::vector<RecordInput> records(2 * ids.size());
+  std::vector<RecordInput> records;
+  records.reserve(2 * ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    RecordInput& created = records[2 * i];
-    created.stream_id = ids[i];
-    created.type_id = 0;
-    created.schema_version = 1;
-    created.timestamp_ns = now;
-    created.payload = kind;
-    RecordInput& first = records[2 * i + 1];
-    first.stream_id = ids[i];
+    records.push_back(CreationRecord(kind, ids[i]));
+    RecordInput first = records.back();  // same stream and time
     first.stream_version = 1;
     first.type_id = infos[i]->type_id;
     first.schema_version = infos[i]->version;
-    first.timestamp_ns = now;
     first.payload = payloads[i];
+    records.push_back(first);
   }
   absl::StatusOr<uint64_t> lsn = journal_->AppendBatch(records);
   if (!lsn.ok()) return lsn.status();

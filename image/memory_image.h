@@ -220,6 +220,13 @@ class MemoryImage {
   absl::Status AwaitReplayed();
   absl::StatusOr<ActorRef> SpawnStream(const std::string& kind, uint64_t stream_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Spawn and SpawnAll: OK if streams of `kind` can be created now.
+  absl::Status CheckCanCreate(const std::string& kind) const;
+  // OK if `stream_id` may name a new stream.
+  absl::Status CheckNewStreamLocked(uint64_t stream_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The record that begins a stream: type id 0, payload = its kind.
+  RecordInput CreationRecord(const std::string& kind, uint64_t stream_id) const;
   // Runs `output` when the journal covers `lsn` (in LSN order).
   void Gate(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> output);
   void ReleaseHeld();
