@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "journal/internal/mapped_file.h"
 
 namespace engram {
 namespace {
@@ -57,20 +58,6 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
 
 }  // namespace
 
-namespace {
-
-absl::Status SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno(errno, absl::StrCat("open directory ", dir));
-  const int rc = fsync(fd);
-  const int e = errno;
-  close(fd);
-  if (rc != 0) return Errno(e, absl::StrCat("fsync directory ", dir));
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 std::string SnapshotStore::FileName(uint64_t stream_id, uint64_t version) {
   return absl::StrFormat("%d-%020d.snap", stream_id, version);
 }
@@ -83,7 +70,7 @@ absl::Status SnapshotStore::Init() const {
     // The directory's own entry, or a power cut takes every snapshot in it.
     std::string parent = std::filesystem::path(dir_).parent_path().string();
     if (parent.empty()) parent = ".";
-    if (absl::Status s = SyncDir(parent); !s.ok()) return s;
+    if (absl::Status s = internal::SyncDirectory(parent); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -117,7 +104,7 @@ absl::Status SnapshotStore::Write(const Snapshot& s) const {
     return st;
   }
   // The new name must be durable before older snapshots are pruned.
-  if (absl::Status d = SyncDir(dir_); !d.ok()) return d;
+  if (absl::Status d = internal::SyncDirectory(dir_); !d.ok()) return d;
   // Keep the newest `keep_` of this stream.
   std::vector<std::string> mine;
   const std::string prefix = absl::StrCat(s.stream_id, "-");

@@ -292,9 +292,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       // records a power cut can still take. fdatasync of a clean file is
       // cheap.
       for (const std::string& path : kept) {
-        auto f = MappedFile::OpenReadOnly(path);
-        if (!f.ok()) return f.status();
-        if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
+        if (absl::Status s = internal::SyncFile(path); !s.ok()) return s;
       }
       if (active != nullptr) {
         if (absl::Status s = active->file->Sync(); !s.ok()) return s;

@@ -139,14 +139,30 @@ absl::Status MappedFile::Sync() const {
   return absl::OkStatus();
 }
 
-absl::Status SyncDirectory(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open directory ", dir));
-  int rc = fsync(fd);
+namespace {
+
+// Opens `path` read-only with `flags` and syncs it (fsync, or fdatasync).
+absl::Status SyncPath(const std::string& path, int flags, bool data_only,
+                      const char* what) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", what, " ", path));
+  int rc = data_only ? fdatasync(fd) : fsync(fd);
   int e = errno;
   close(fd);
-  if (rc != 0) return ErrnoStatus(e, absl::StrCat("fsync directory ", dir));
+  if (rc != 0) {
+    return ErrnoStatus(e, absl::StrCat(data_only ? "fdatasync " : "fsync ", what, " ", path));
+  }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SyncDirectory(const std::string& dir) {
+  return SyncPath(dir, O_DIRECTORY, /*data_only=*/false, "directory");
+}
+
+absl::Status SyncFile(const std::string& path) {
+  return SyncPath(path, 0, /*data_only=*/true, "file");
 }
 
 }  // namespace engram::internal

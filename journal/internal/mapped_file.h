@@ -65,6 +65,8 @@ absl::Status ErrnoStatus(int err, const std::string& what);
 
 // fsync of a directory, so that created or renamed entries are durable.
 absl::Status SyncDirectory(const std::string& dir);
+// fdatasync of the file at `path`, without mapping it.
+absl::Status SyncFile(const std::string& path);
 
 }  // namespace engram::internal
 
