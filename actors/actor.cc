@@ -1,9 +1,9 @@
-#include "actors/actor.h"
+#include "engram/actors/actor.h"
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 

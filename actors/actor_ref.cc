@@ -1,6 +1,6 @@
-#include "actors/actor_ref.h"
+#include "engram/actors/actor_ref.h"
 
-#include "actors/internal/actor_cell.h"
+#include "engram/actors/internal/actor_cell.h"
 
 namespace engram {
 

@@ -1,10 +1,10 @@
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "actors/internal/actor_cell.h"
+#include "engram/actors/internal/actor_cell.h"
 
 namespace engram {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/ask_future.h"
+#include "engram/actors/ask_future.h"
 
 namespace engram::internal {
 

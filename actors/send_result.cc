@@ -1,4 +1,4 @@
-#include "actors/send_result.h"
+#include "engram/actors/send_result.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,6 +1,6 @@
-#include "bus/event_bus.h"
+#include "engram/bus/event_bus.h"
 
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 

@@ -1,4 +1,4 @@
-#include "bus/topic.h"
+#include "engram/bus/topic.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

@@ -1,4 +1,4 @@
-#include "image/async_api_catalog.h"
+#include "engram/image/async_api_catalog.h"
 
 #include <utility>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "base/json.h"
-#include "bus/topic.h"
+#include "engram/bus/topic.h"
 
 namespace engram {
 namespace {

@@ -1,4 +1,4 @@
-#include "image/event_registry.h"
+#include "engram/image/event_registry.h"
 
 #include <xxhash.h>
 

@@ -1,4 +1,4 @@
-#include "image/memory_image.h"
+#include "engram/image/memory_image.h"
 
 #include "absl/container/flat_hash_set.h"
 
@@ -13,7 +13,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "journal/reader.h"
+#include "engram/journal/reader.h"
 
 namespace engram {
 namespace {

@@ -1,4 +1,4 @@
-#include "image/persistent_actor.h"
+#include "engram/image/persistent_actor.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "image/memory_image.h"
-#include "image/snapshot_store.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/snapshot_store.h"
 
 namespace engram {
 namespace {

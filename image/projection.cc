@@ -1,10 +1,10 @@
-#include "image/projection.h"
+#include "engram/image/projection.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "image/memory_image.h"
-#include "journal/reader.h"
+#include "engram/image/memory_image.h"
+#include "engram/journal/reader.h"
 
 namespace engram {
 

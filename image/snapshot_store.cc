@@ -1,4 +1,4 @@
-#include "image/snapshot_store.h"
+#include "engram/image/snapshot_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "journal/journal.h"
+#include "engram/journal/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include "journal/internal/lock_file.h"
 #include "journal/internal/mapped_file.h"
 #include "journal/internal/segment_scanner.h"
-#include "journal/journal_scan.h"
+#include "engram/journal/journal_scan.h"
 
 namespace engram {
 namespace internal {

@@ -1,4 +1,4 @@
-#include "journal/journal_scan.h"
+#include "engram/journal/journal_scan.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "journal/reader.h"
+#include "engram/journal/reader.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "journal/internal/format.h"
 #include "journal/internal/mapped_file.h"
 #include "journal/internal/segment_scanner.h"
-#include "journal/journal_scan.h"
+#include "engram/journal/journal_scan.h"
 
 namespace engram {
 

@@ -1,4 +1,4 @@
-#include "runtime/dedicated_thread_executor.h"
+#include "engram/runtime/internal/dedicated_thread_executor.h"
 
 #include "runtime/internal/futex.h"
 

@@ -1,4 +1,4 @@
-#include "runtime/scheduler.h"
+#include "engram/runtime/internal/scheduler.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "runtime/timer_thread.h"
+#include "engram/runtime/internal/timer_thread.h"
 
 #include <utility>
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/journal_command.h"
+#include "engram/tools/journal_command.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -1,4 +1,4 @@
-#include "tools/journal_command.h"
+#include "engram/tools/journal_command.h"
 
 #include <unistd.h>
 
@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "journal/journal_scan.h"
-#include "journal/reader.h"
+#include "engram/journal/journal_scan.h"
+#include "engram/journal/reader.h"
 
 namespace engram::tools {
 namespace {

@@ -1,13 +1,13 @@
-#include "actors/internal/actor_cell.h"
+#include "engram/actors/internal/actor_cell.h"
 
 #include <exception>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
-#include "actors/actor.h"
-#include "actors/actor_system.h"
-#include "actors/messages.h"
+#include "engram/actors/actor.h"
+#include "engram/actors/actor_system.h"
+#include "engram/actors/messages.h"
 
 namespace engram::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/internal/bounded_state.h"
+#include "engram/actors/internal/bounded_state.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

@@ -29,11 +29,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 #include "bench/bus/caf_bus.h"
-#include "bus/event_bus.h"
-#include "bus/topic.h"
-#include "bus/topic_trie.h"
+#include "engram/bus/event_bus.h"
+#include "engram/bus/topic.h"
+#include "engram/bus/internal/topic_trie.h"
 
 namespace engram::bench {
 namespace {

@@ -27,13 +27,13 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "actors/actor_system.h"
-#include "base/mutex.h"
-#include "examples/bank/bank_model.h"
-#include "image/memory_image.h"
-#include "image/snapshot_store.h"
-#include "journal/journal.h"
-#include "journal/reader.h"
+#include "engram/actors/actor_system.h"
+#include "engram/base/internal/mutex.h"
+#include "bank/bank_model.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/snapshot_store.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/reader.h"
 
 namespace {
 

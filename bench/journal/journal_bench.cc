@@ -23,9 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include "journal/journal.h"
-#include "journal/journal_scan.h"
-#include "journal/reader.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/journal_scan.h"
+#include "engram/journal/reader.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 #include "bench/bench_util.h"
 
 namespace engram::bench {

@@ -8,11 +8,11 @@
 
 #include <benchmark/benchmark.h>
 
-#include "actors/actor_system.h"
-#include "actors/mailbox.h"
-#include "base/mutex.h"
+#include "engram/actors/actor_system.h"
+#include "engram/actors/internal/mailbox.h"
+#include "engram/base/internal/mutex.h"
 #include "concurrentqueue/concurrentqueue.h"
-#include "runtime/scheduler.h"
+#include "engram/runtime/internal/scheduler.h"
 
 namespace engram {
 namespace {

@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "actors/actor_system.h"
-#include "base/mutex.h"
+#include "engram/actors/actor_system.h"
+#include "engram/base/internal/mutex.h"
 #include "bench/bench_util.h"
 
 namespace engram::bench::engram_impl {

@@ -1,13 +1,13 @@
-#include "bus/internal/bus_core.h"
+#include "engram/bus/internal/bus_core.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "actors/actor.h"
-#include "actors/actor_system.h"
-#include "bus/internal/delivery.h"
-#include "bus/topic.h"
+#include "engram/actors/actor.h"
+#include "engram/actors/actor_system.h"
+#include "engram/bus/internal/delivery.h"
+#include "engram/bus/topic.h"
 
 namespace engram::internal {
 namespace {

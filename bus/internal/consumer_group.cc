@@ -1,11 +1,11 @@
-#include "bus/internal/consumer_group.h"
+#include "engram/bus/internal/consumer_group.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
-#include "bus/internal/delivery.h"
+#include "engram/bus/internal/delivery.h"
 
 namespace engram::internal {
 

@@ -1,8 +1,8 @@
-#include "bus/internal/delivery.h"
+#include "engram/bus/internal/delivery.h"
 
 #include <vector>
 
-#include "bus/internal/subscription.h"
+#include "engram/bus/internal/subscription.h"
 
 namespace engram::internal {
 namespace {

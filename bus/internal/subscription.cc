@@ -1,4 +1,4 @@
-#include "bus/internal/subscription.h"
+#include "engram/bus/internal/subscription.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "actors/actor_ref.h"
-#include "bus/internal/bus_core.h"
-#include "bus/internal/consumer_group.h"
+#include "engram/actors/actor_ref.h"
+#include "engram/bus/internal/bus_core.h"
+#include "engram/bus/internal/consumer_group.h"
 
 namespace engram::internal {
 

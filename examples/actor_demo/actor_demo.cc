@@ -8,8 +8,8 @@
 #include <vector>
 
 #include <latch>
-#include "base/mutex.h"
-#include "actors/actor_system.h"
+#include "engram/base/internal/mutex.h"
+#include "engram/actors/actor_system.h"
 
 namespace {
 

@@ -51,10 +51,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "actors/actor_system.h"
-#include "examples/bank/bank_model.h"
-#include "image/memory_image.h"
-#include "tools/journal_command.h"
+#include "engram/actors/actor_system.h"
+#include "bank/bank_model.h"
+#include "engram/image/memory_image.h"
+#include "engram/tools/journal_command.h"
 
 namespace {
 

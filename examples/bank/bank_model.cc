@@ -1,4 +1,4 @@
-#include "examples/bank/bank_model.h"
+#include "bank/bank_model.h"
 
 namespace bank {
 

@@ -15,11 +15,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "image/event_codec.h"
-#include "actors/actor_ref.h"
-#include "image/event_registry.h"
-#include "image/memory_image.h"
-#include "image/persistent_actor.h"
+#include "engram/image/event_codec.h"
+#include "engram/actors/actor_ref.h"
+#include "engram/image/event_registry.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/persistent_actor.h"
 
 namespace bank {
 

@@ -24,11 +24,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "actors/actor_system.h"
-#include "bus/event_bus.h"
-#include "examples/shop/shop_model.h"
-#include "image/async_api_catalog.h"
-#include "image/memory_image.h"
+#include "engram/actors/actor_system.h"
+#include "engram/bus/event_bus.h"
+#include "shop/shop_model.h"
+#include "engram/image/async_api_catalog.h"
+#include "engram/image/memory_image.h"
 
 namespace {
 

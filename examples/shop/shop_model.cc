@@ -1,4 +1,4 @@
-#include "examples/shop/shop_model.h"
+#include "shop/shop_model.h"
 
 #include <map>
 #include <memory>

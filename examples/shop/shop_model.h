@@ -28,13 +28,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "actors/actor_ref.h"
-#include "base/mutex.h"
-#include "bus/event_bus.h"
-#include "image/event_registry.h"
-#include "image/memory_image.h"
-#include "image/persistent_actor.h"
-#include "image/projection.h"
+#include "engram/actors/actor_ref.h"
+#include "engram/base/internal/mutex.h"
+#include "engram/bus/event_bus.h"
+#include "engram/image/event_registry.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/persistent_actor.h"
+#include "engram/image/projection.h"
 
 namespace shop {
 

@@ -16,7 +16,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "journal/internal/format.h"
-#include "journal/record.h"
+#include "engram/journal/record.h"
 
 namespace engram::internal {
 

@@ -1,4 +1,4 @@
-#include "runtime/internal/timer_queue.h"
+#include "engram/runtime/internal/timer_queue.h"
 
 #include <cstdint>
 #include <utility>

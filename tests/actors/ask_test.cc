@@ -6,7 +6,7 @@
 
 #include "absl/strings/match.h"
 #include <latch>
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "base/mutex.h"
-#include "actors/actor_system.h"
+#include "engram/base/internal/mutex.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 namespace {

@@ -16,7 +16,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/mailbox.h"
+#include "engram/actors/internal/mailbox.h"
 
 #include <atomic>
 #include <thread>

@@ -7,7 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 namespace {

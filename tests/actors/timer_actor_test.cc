@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 
 namespace engram {
 namespace {

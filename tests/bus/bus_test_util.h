@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "base/mutex.h"
+#include "engram/base/internal/mutex.h"
 
 namespace engram::testing {
 

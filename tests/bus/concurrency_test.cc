@@ -10,9 +10,9 @@
 #include <catch2/catch.hpp>
 
 #include "absl/base/thread_annotations.h"
-#include "actors/actor_system.h"
-#include "base/mutex.h"
-#include "bus/event_bus.h"
+#include "engram/actors/actor_system.h"
+#include "engram/base/internal/mutex.h"
+#include "engram/bus/event_bus.h"
 #include "tests/bus/bus_test_util.h"
 
 namespace engram {

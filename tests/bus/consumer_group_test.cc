@@ -8,8 +8,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/actor_system.h"
-#include "bus/event_bus.h"
+#include "engram/actors/actor_system.h"
+#include "engram/bus/event_bus.h"
 #include "tests/bus/bus_test_util.h"
 
 namespace engram {

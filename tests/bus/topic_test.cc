@@ -10,8 +10,8 @@
 
 #include "absl/strings/escaping.h"
 
-#include "bus/topic.h"
-#include "bus/topic_trie.h"
+#include "engram/bus/topic.h"
+#include "engram/bus/internal/topic_trie.h"
 
 namespace engram {
 namespace {

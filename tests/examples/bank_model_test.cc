@@ -7,8 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/actor_system.h"
-#include "examples/bank/bank_model.h"
+#include "engram/actors/actor_system.h"
+#include "bank/bank_model.h"
 #include "tests/temp_dir.h"
 
 namespace {
@@ -88,7 +88,7 @@ TEST_CASE("a step delivered twice is applied once", "[examples][bank]") {
 
 }  // namespace
 
-#include "image/test_kit.h"
+#include "engram/image/test_kit.h"
 
 namespace {
 

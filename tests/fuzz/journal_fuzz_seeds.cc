@@ -11,7 +11,7 @@
 #include <string>
 
 #include "journal/internal/format.h"
-#include "journal/journal.h"
+#include "engram/journal/journal.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -1,4 +1,4 @@
-#include "image/event_registry.h"
+#include "engram/image/event_registry.h"
 
 #include <cstring>
 #include <string>
@@ -157,7 +157,7 @@ TEST_CASE("a codec with ToText describes a record's fields", "[image][registry]"
 }  // namespace
 }  // namespace engram
 
-#include "image/async_api_catalog.h"
+#include "engram/image/async_api_catalog.h"
 
 namespace engram {
 namespace {

@@ -1,4 +1,4 @@
-#include "image/memory_image.h"
+#include "engram/image/memory_image.h"
 
 #include <stdlib.h>
 
@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 #include "tests/temp_dir.h"
 
 namespace engram {

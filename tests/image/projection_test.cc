@@ -7,10 +7,10 @@
 #include <catch2/catch.hpp>
 
 #include "absl/container/flat_hash_set.h"
-#include "actors/actor_system.h"
-#include "bus/event_bus.h"
-#include "image/memory_image.h"
-#include "image/projection.h"
+#include "engram/actors/actor_system.h"
+#include "engram/bus/event_bus.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/projection.h"
 #include "tests/temp_dir.h"
 
 namespace engram {

@@ -4,9 +4,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/actor_system.h"
-#include "bus/event_bus.h"
-#include "image/memory_image.h"
+#include "engram/actors/actor_system.h"
+#include "engram/bus/event_bus.h"
+#include "engram/image/memory_image.h"
 #include "tests/temp_dir.h"
 
 namespace engram {

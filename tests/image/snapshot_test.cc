@@ -12,10 +12,10 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
-#include "actors/actor_system.h"
+#include "engram/actors/actor_system.h"
 #include "tests/temp_dir.h"
-#include "image/memory_image.h"
-#include "image/snapshot_store.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/snapshot_store.h"
 
 namespace engram {
 namespace {

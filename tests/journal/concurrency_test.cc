@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "journal/journal.h"
-#include "journal/reader.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/reader.h"
 #include "tests/journal/test_util.h"
 
 namespace engram {

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
-#include "journal/journal.h"
+#include "engram/journal/journal.h"
 #include "tests/journal/test_util.h"
 
 int main(int argc, char** argv) {

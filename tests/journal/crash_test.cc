@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "journal/journal.h"
-#include "journal/journal_scan.h"
-#include "journal/reader.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/journal_scan.h"
+#include "engram/journal/reader.h"
 #include "tests/journal/test_util.h"
 
 extern char** environ;

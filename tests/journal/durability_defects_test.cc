@@ -18,9 +18,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "journal/internal/format.h"
-#include "journal/journal.h"
-#include "journal/journal_scan.h"
-#include "journal/reader.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/journal_scan.h"
+#include "engram/journal/reader.h"
 #include "tests/journal/test_util.h"
 
 namespace engram {

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "journal/internal/format.h"
-#include "journal/journal.h"
-#include "journal/journal_scan.h"
-#include "journal/reader.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/journal_scan.h"
+#include "engram/journal/reader.h"
 #include "tests/journal/test_util.h"
 
 namespace engram {

@@ -14,10 +14,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/actor_system.h"
-#include "image/memory_image.h"
-#include "image/snapshot_store.h"
-#include "journal/journal_scan.h"
+#include "engram/actors/actor_system.h"
+#include "engram/image/memory_image.h"
+#include "engram/image/snapshot_store.h"
+#include "engram/journal/journal_scan.h"
 #include "tests/powercut/powercut_util.h"
 #include "tests/powercut/sync_model.h"
 

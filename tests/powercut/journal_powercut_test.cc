@@ -14,8 +14,8 @@
 #include <catch2/catch.hpp>
 
 #include "journal/internal/format.h"
-#include "journal/journal.h"
-#include "journal/journal_scan.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/journal_scan.h"
 #include "tests/powercut/powercut_util.h"
 #include "tests/powercut/sync_model.h"
 

@@ -23,9 +23,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "journal/journal.h"
-#include "journal/journal_scan.h"
-#include "journal/reader.h"
+#include "engram/journal/journal.h"
+#include "engram/journal/journal_scan.h"
+#include "engram/journal/reader.h"
 #include "tests/powercut/sync_model.h"
 
 namespace engram::powercut {

@@ -14,7 +14,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "journal/journal.h"
+#include "engram/journal/journal.h"
 #include "tests/powercut/powercut_util.h"
 
 namespace engram::powercut {

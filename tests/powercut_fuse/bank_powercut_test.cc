@@ -32,7 +32,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "image/snapshot_store.h"
+#include "engram/image/snapshot_store.h"
 #include "tests/powercut_fuse/lazy_fs_mount.h"
 #include "tests/temp_dir.h"
 

@@ -1,4 +1,4 @@
-#include "runtime/deterministic_scheduler.h"
+#include "engram/runtime/deterministic_scheduler.h"
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "runtime/scheduler.h"
+#include "engram/runtime/internal/scheduler.h"
 
 #include <atomic>
 #include <set>
@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <latch>
-#include "base/mutex.h"
-#include "base/mutex.h"
+#include "engram/base/internal/mutex.h"
+#include "engram/base/internal/mutex.h"
 #include "absl/time/clock.h"
 
 namespace engram {

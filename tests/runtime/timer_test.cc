@@ -3,9 +3,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "base/mutex.h"
-#include "runtime/deterministic_scheduler.h"
-#include "runtime/timer_thread.h"
+#include "engram/base/internal/mutex.h"
+#include "engram/runtime/deterministic_scheduler.h"
+#include "engram/runtime/internal/timer_thread.h"
 
 namespace engram {
 namespace {

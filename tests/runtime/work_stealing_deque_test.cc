@@ -1,4 +1,4 @@
-#include "runtime/work_stealing_deque.h"
+#include "engram/runtime/internal/work_stealing_deque.h"
 
 #include <atomic>
 #include <thread>

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "journal/internal/format.h"
-#include "journal/journal.h"
+#include "engram/journal/journal.h"
 #include "tests/journal/test_util.h"
 
 namespace engram {

@@ -1,0 +1,197 @@
+#ifndef ENGRAM_ACTORS_ACTOR_SYSTEM_H_
+#define ENGRAM_ACTORS_ACTOR_SYSTEM_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engram/base/internal/mutex.h"
+#include "absl/time/time.h"
+#include "engram/actors/actor.h"
+#include "engram/actors/actor_ref.h"
+#include "engram/actors/ask_future.h"
+#include "engram/actors/dead_letter.h"
+#include "engram/actors/internal/dead_letter_office.h"
+#include "engram/actors/spawn_options.h"
+#include "engram/runtime/clock.h"
+#include "engram/runtime/internal/dedicated_thread_executor.h"
+#include "engram/runtime/deterministic_scheduler.h"
+#include "engram/runtime/executor.h"
+#include "engram/runtime/internal/scheduler.h"
+#include "engram/runtime/timer_service.h"
+#include "engram/runtime/internal/timer_thread.h"
+
+namespace engram {
+
+struct ActorSystemOptions {
+  Scheduler::Options scheduler;
+};
+
+// Owns the actors and what runs them: the work-stealing Scheduler and a
+// TimerThread (or, for tests, a DeterministicScheduler the caller owns).
+// Spawns top-level actors, asks them from plain threads, sends timed
+// messages, and counts what was not delivered.
+//
+// Actors live until they stop (Stop(), a failure, their parent stopping) or
+// the system shuts down; an ActorRef does not keep an actor running.
+//
+// Thread-safety: every method may be called from any thread, including from
+// inside actors, except Shutdown() and the destructor (from outside actors).
+class ActorSystem {
+ public:
+  explicit ActorSystem(ActorSystemOptions options = {});
+  // Test mode: nothing runs until `scheduler` is told to run; time is its
+  // fake time. `scheduler` must outlive the system.
+  explicit ActorSystem(DeterministicScheduler& scheduler);
+  ~ActorSystem();
+  ActorSystem(const ActorSystem&) = delete;
+  ActorSystem& operator=(const ActorSystem&) = delete;
+
+  template <class A, class... Args>
+  ActorRef Spawn(Args&&... args) {
+    return SpawnWith<A>(SpawnOptions{}, std::forward<Args>(args)...);
+  }
+  template <class A, class... Args>
+  ActorRef SpawnWith(SpawnOptions options, Args&&... args) {
+    static_assert(std::is_base_of_v<Actor, A>, "A must derive from Actor");
+    return internal::SpawnActor(
+        this, nullptr, std::move(options),
+        [... a = std::forward<Args>(args)]() -> std::unique_ptr<Actor> {
+          return std::make_unique<A>(a...);
+        });
+  }
+
+  // Sends `msg` as a request; the future completes with the reply or an
+  // error, or DEADLINE_EXCEEDED after `timeout` (on the system's clock).
+  template <class R, class M>
+  AskFuture<R> AskAsync(const ActorRef& to, M&& msg, absl::Duration timeout) {
+    auto request =
+        std::make_unique<TypedEnvelope<std::decay_t<M>>>(std::forward<M>(msg));
+    return AskFuture<R>(StartAsk(to, std::move(request), TypeOf<R>(), timeout));
+  }
+  // Blocking AskAsync(): for code outside actors (main, tests, tools).
+  template <class R, class M>
+  absl::StatusOr<R> Ask(const ActorRef& to, M&& msg, absl::Duration timeout) {
+    return AskAsync<R>(to, std::forward<M>(msg), timeout).Get();
+  }
+
+  // Sends a copy of `msg` to `to` after `delay`, or every `period`.
+  template <class M>
+  TimerId SendAfter(const ActorRef& to, absl::Duration delay, M msg) {
+    return timers_->Schedule(delay, absl::ZeroDuration(),
+                             [to, m = std::move(msg)]() mutable {
+                               to.Send(std::move(m));
+                             });
+  }
+  template <class M>
+  TimerId SendPeriodically(const ActorRef& to, absl::Duration period, M msg) {
+    return timers_->Schedule(period, period,
+                             [to, m = std::move(msg)] { to.Send(m); });
+  }
+  bool CancelTimer(TimerId id) { return timers_->Cancel(id); }
+
+  // Waits until `ref`'s actor has stopped; false on timeout.
+  bool AwaitStopped(const ActorRef& ref, absl::Duration timeout);
+
+  // Stops every actor and the threads. Idempotent.
+  void Shutdown();
+
+  // Counters of messages not delivered, by outcome.
+  uint64_t dead_letters() const { return office_->dead_letters(); }
+  uint64_t dropped() const { return office_->dropped(); }
+  uint64_t rejected() const { return office_->rejected(); }
+  // Failures that reached the top of the supervision tree.
+  uint64_t unhandled_failures() const {
+    return unhandled_failures_.load(std::memory_order_relaxed);
+  }
+  size_t live_actors() const;
+
+  // Called (under a lock, one at a time) for every undelivered message.
+  void SetDeadLetterHook(absl::AnyInvocable<void(const DeadLetter&)> hook);
+  // Called when a top-level actor escalates a failure.
+  void SetFailureHook(absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> hook);
+
+  const Clock& clock() const { return timers_->clock(); }
+  TimerService& timers() { return *timers_; }
+  // The pool, or null in test mode.
+  Scheduler* scheduler() { return scheduler_.get(); }
+  // The test-mode scheduler, or null with a pool.
+  DeterministicScheduler* deterministic() { return deterministic_; }
+
+  // For cells: the shared dead-letter office.
+  internal::DeadLetterOffice* office() const { return office_; }
+
+ private:
+  friend class Actor;
+  friend class internal::ActorCell;
+  friend ActorRef internal::SpawnActor(ActorSystem*, internal::ActorCell*,
+                                       SpawnOptions, internal::ActorFactory);
+
+  std::shared_ptr<internal::AskState> StartAsk(const ActorRef& to,
+                                               std::unique_ptr<Envelope> request,
+                                               const TypeTag* expected,
+                                               absl::Duration timeout);
+  ActorRef SpawnCell(internal::ActorCell* parent, SpawnOptions options,
+                     internal::ActorFactory factory);
+  void RecordUnhandledFailure(const ActorRef& actor, const absl::Status& reason);
+  // Called by a terminating cell: unlinks it and returns what to notify.
+  struct Unlinked {
+    std::vector<ActorRef> children;
+    std::vector<ActorRef> watchers;
+    ActorRef parent;
+  };
+  Unlinked Unlink(internal::ActorCell* cell, const absl::Status& reason);
+  void AddWatcher(internal::ActorCell* target, internal::ActorCell* watcher);
+  void RemoveWatcher(internal::ActorCell* target, internal::ActorCell* watcher);
+  std::vector<ActorRef> ChildrenOf(internal::ActorCell* cell);
+  bool shutting_down() const noexcept {
+    return shutting_down_.load(std::memory_order_acquire);
+  }
+
+  std::unique_ptr<Scheduler> scheduler_;     // null in test mode
+  std::unique_ptr<TimerThread> timer_thread_;  // null in test mode
+  DeterministicScheduler* deterministic_ = nullptr;  // test mode only
+  Executor* executor_;
+  TimerService* timers_;
+  int budget_;
+
+  std::atomic<uint64_t> next_id_{0};
+  // Writer: Shutdown() (release); read by cells when they would schedule.
+  std::atomic<bool> shutting_down_{false};
+  // Shared with every cell; outlives the system while refs to cells exist.
+  internal::DeadLetterOffice* const office_ = new internal::DeadLetterOffice();
+  std::atomic<uint64_t> unhandled_failures_{0};
+
+  // The registry: live cells (intrusive list), the supervision tree links
+  // and watcher lists inside the cells.
+  mutable Mutex mu_;
+  CondVar stopped_cv_;  // signalled whenever an actor is unlinked
+  internal::ActorCell* live_head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::unique_ptr<DedicatedThreadExecutor>> dedicated_
+      ABSL_GUARDED_BY(mu_);
+
+  Mutex hook_mu_;
+  absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> failure_hook_
+      ABSL_GUARDED_BY(hook_mu_);
+};
+
+template <class M>
+TimerId Actor::SendSelfAfter(absl::Duration delay, M msg) {
+  return system().SendAfter(self(), delay, std::move(msg));
+}
+template <class M>
+TimerId Actor::SendSelfPeriodically(absl::Duration period, M msg) {
+  return system().SendPeriodically(self(), period, std::move(msg));
+}
+
+}  // namespace engram
+
+#endif  // ENGRAM_ACTORS_ACTOR_SYSTEM_H_

@@ -1,0 +1,217 @@
+// The journal: a directory of preallocated, memory-mapped segment files that
+// records are appended to, with recovery on open and group commit.
+//
+// Thread-safety: Append/AppendBatch may be called from any number of threads
+// at once; they take no lock unless the active segment is full (the roll).
+// All other methods are thread-safe too. One Journal per directory across
+// all processes (the lock file); readers (engram::Reader) need no lock.
+// Ownership: Journal owns its segment mappings, the lock and two background
+// threads (segment preallocation and, at Durability::kSync, the flusher);
+// destroying it closes the journal.
+#ifndef ENGRAM_JOURNAL_JOURNAL_H_
+#define ENGRAM_JOURNAL_JOURNAL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "engram/journal/journal_options.h"
+#include "engram/journal/record.h"
+
+namespace engram {
+
+namespace internal {
+class LockFile;
+class MappedFile;
+struct WriterSegment;
+}  // namespace internal
+
+// What Journal::Open found and did.
+struct RecoveryReport {
+  uint64_t records = 0;        // records kept
+  uint64_t last_lsn = 0;       // last LSN kept (0: none)
+  // Torn tail cut off (a writer died mid-append).
+  uint64_t torn_bytes = 0;
+  std::string torn_file;
+  uint64_t torn_offset = 0;
+  std::string torn_reason;
+  // Repair (JournalOptions::repair) cut the journal at a corrupt record.
+  bool repaired = false;
+  std::string repaired_file;
+  uint64_t repaired_offset = 0;
+  uint64_t dropped_first_lsn = 0;
+  uint64_t dropped_last_lsn = 0;
+  std::string repair_reason;
+  // Whole segment files removed because they lay after the cut (or were
+  // created but never written: a power cut before their first sync).
+  std::vector<std::string> removed_files;
+  // Sealed segments whose end marker had not reached the disk (a power cut
+  // right after a roll); recovery wrote the markers back.
+  uint64_t lost_markers = 0;
+
+  // Human-readable summary, "" when nothing was cut.
+  std::string ToString() const;
+};
+
+class Journal {
+ public:
+  // Opens (creating if allowed) the journal in `dir` for writing, after
+  // recovering it: a torn tail is cut and reported in recovery(); a
+  // corrupt record followed by valid ones fails with kDataLoss naming file,
+  // offset and LSN unless options.repair is set. Other errors:
+  // kFailedPrecondition (locked by another process, naming its PID; newer
+  // format version), kResourceExhausted (disk full at segment creation),
+  // kNotFound (missing directory and !create_if_missing), kInvalidArgument.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(
+      const std::string& dir, const JournalOptions& options = {});
+
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  ~Journal();
+
+  // Appends one record and returns its LSN once it is published (visible to
+  // readers, kept by recovery after a process crash). Errors:
+  // kInvalidArgument for an oversize record (naming size and limit),
+  // kResourceExhausted/kInternal when a new segment cannot be created,
+  // kFailedPrecondition after Close().
+  absl::StatusOr<uint64_t> Append(const RecordInput& record) noexcept;
+  // Appends records as one batch that readers and recovery see whole or not
+  // at all, with consecutive LSNs; returns the first. The batch must fit in
+  // one segment.
+  absl::StatusOr<uint64_t> AppendBatch(
+      absl::Span<const RecordInput> records) noexcept;
+
+  // Last LSN published (every LSN up to it is readable). 0 if none.
+  uint64_t last_lsn() const noexcept;
+  // Last LSN durable at the journal's level: equal to last_lsn() at
+  // kProcess, the last LSN covered by fdatasync at kSync.
+  uint64_t durable_lsn() const noexcept;
+  // Group commits (fdatasync rounds) done so far; for statistics.
+  uint64_t sync_count() const noexcept {
+    return sync_count_.load(std::memory_order_relaxed);
+  }
+  // Blocks until durable_lsn() >= lsn. kDeadlineExceeded on timeout; the
+  // flusher's I/O error if syncing failed; kFailedPrecondition if closed.
+  absl::Status WaitDurable(uint64_t lsn,
+                           absl::Duration timeout = absl::InfiniteDuration());
+  // Calls `done` once durable_lsn() >= lsn, or with an error if syncing
+  // fails or the journal closes first. Callbacks of one journal run one at
+  // a time in LSN order (registration order for equal LSNs), on the flusher
+  // thread or on a thread that registers one for an LSN already durable.
+  // `done` must not block; it may call OnDurable again.
+  void OnDurable(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> done);
+  // Makes everything appended so far durable (fdatasync even at kProcess).
+  absl::Status Sync();
+
+  // Retention: deletes whole segment files all of whose records have LSNs
+  // below `lsn` (never the active segment). Returns how many were deleted.
+  absl::StatusOr<int> DeleteSegmentsBelow(uint64_t lsn);
+
+  // Flushes (at kSync), stops the background threads, unmaps and unlocks.
+  // Appends fail afterwards. Idempotent.
+  absl::Status Close();
+
+  const RecoveryReport& recovery() const { return recovery_; }
+  const std::string& dir() const { return dir_; }
+  const JournalOptions& options() const { return options_; }
+
+ private:
+  Journal(std::string dir, const JournalOptions& options);
+
+  absl::StatusOr<uint64_t> AppendRecords(const RecordInput* records,
+                                         size_t n) noexcept;
+  // Called by a writer whose reservation ran past the end of `seg`.
+  absl::Status Roll(internal::WriterSegment* seg, uint64_t offset,
+                    uint64_t index);
+  // Makes the segment starting at `first_lsn` the active one.
+  // Requires roll_mu_.
+  absl::Status InstallSegmentLocked(uint64_t first_lsn);
+  absl::StatusOr<std::unique_ptr<internal::MappedFile>> TakePreparedFile();
+  void WaitForPredecessors(uint64_t lsn) const noexcept;
+  void PreallocatorLoop();
+  void FlusherLoop();
+  absl::Status SyncUpTo(uint64_t target);
+  // Records a failed sync as final (sync_error_); returns it. Requires
+  // sync_mu_.
+  absl::Status FailSync(const absl::Status& cause);
+  void RunDueCallbacks();
+  void RetireSegments();
+
+  const std::string dir_;
+  const JournalOptions options_;
+  uint64_t capacity_ = 0;        // segment size
+  uint64_t max_record_ = 0;      // largest header+payload accepted
+  uint64_t journal_id_ = 0;
+  std::unique_ptr<internal::LockFile> lock_;
+  RecoveryReport recovery_;
+
+  // The segment appends go to. Stored (release) by the roll under roll_mu_
+  // after the segment is fully set up; loaded (acquire) by appenders.
+  std::atomic<internal::WriterSegment*> active_{nullptr};
+  // Every LSN <= committed_lsn_ is published. Written (release) by the
+  // appender that publishes the next LSN range, in LSN order, followed by
+  // notify_all for appenders blocked in WaitForPredecessors; loaded
+  // (acquire) by appenders waiting for their predecessors, the flusher and
+  // durable_lsn().
+  alignas(64) std::atomic<uint64_t> committed_lsn_{0};
+  // Every LSN <= durable_lsn_ is fdatasync'ed. Written (release) only by the
+  // flusher (or Sync()) after fdatasync returns; loaded (acquire) anywhere.
+  alignas(64) std::atomic<uint64_t> durable_lsn_{0};
+  // Set once by Close (acq_rel exchange, so Close runs once); read (acquire)
+  // by WaitDurable at kProcess to stop waiting.
+  alignas(64) std::atomic<bool> closed_{false};
+  // Incremented (relaxed, a statistic) by SyncUpTo under sync_mu_.
+  std::atomic<uint64_t> sync_count_{0};
+
+  // Locks are std::mutex rather than absl::Mutex: the distribution's Abseil
+  // is not built with ThreadSanitizer, which then cannot see absl::Mutex
+  // and reports every guarded access; std::mutex is intercepted.
+  std::mutex roll_mu_;
+  std::condition_variable roll_cv_;  // a segment was sealed or installed
+  // Guarded by roll_mu_.
+  std::deque<std::unique_ptr<internal::WriterSegment>> segments_;
+
+  // Preallocation of the next segment file; guarded by prep_mu_.
+  std::mutex prep_mu_;
+  std::condition_variable prep_cv_;  // any field below changed
+  std::unique_ptr<internal::MappedFile> prepared_;
+  bool prep_wanted_ = false;
+  bool prep_busy_ = false;
+  bool prep_stop_ = false;
+  internal::MappedFile* prefault_active_ = nullptr;
+  uint64_t prefault_from_ = 0;
+  bool retire_wanted_ = false;
+  std::thread preallocator_;
+
+  // Group commit (kSync).
+  std::mutex sync_mu_;  // serialises SyncUpTo and RetireSegments
+  // The first failed fdatasync; every later SyncUpTo returns it. Guarded by
+  // sync_mu_.
+  absl::Status sync_error_;
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;  // work for the flusher, or progress
+  // Guarded by flush_mu_.
+  uint64_t flush_wanted_ = 0;
+  bool flush_stop_ = false;
+  absl::Status flush_error_;
+  std::multimap<uint64_t, absl::AnyInvocable<void(absl::Status)>> callbacks_;
+  // A thread is running callbacks (RunDueCallbacks); guarded by flush_mu_.
+  bool callbacks_running_ = false;
+  std::thread flusher_;
+};
+
+}  // namespace engram
+
+#endif  // ENGRAM_JOURNAL_JOURNAL_H_

@@ -1,0 +1,72 @@
+// Iterates over the records of a journal from any LSN and tails it while a
+// writer (in this process or another) appends: maps segments read-only,
+// follows segment rolls, and returns only whole records (a batch appears
+// only once all of it is published).
+//
+// Thread-safety: a Reader is used by one thread at a time; any number of
+// Readers may run beside the one writer. Ownership: the Reader owns the
+// read-only mapping of its current segment; the RecordView it returns
+// points into that mapping and is valid until the next call to Next.
+#ifndef ENGRAM_JOURNAL_READER_H_
+#define ENGRAM_JOURNAL_READER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engram/journal/record.h"
+
+namespace engram {
+
+namespace internal {
+class MappedFile;
+}  // namespace internal
+
+class Reader {
+ public:
+  // Opens `dir` positioned at `from_lsn` (0 = the oldest record kept). A
+  // position past the last record waits there for the writer. Errors:
+  // kNotFound (no directory / not a journal), kOutOfRange (the LSN was
+  // deleted by retention), kFailedPrecondition (newer format version),
+  // kDataLoss (damage before the position).
+  static absl::StatusOr<std::unique_ptr<Reader>> Open(const std::string& dir,
+                                                      uint64_t from_lsn = 0);
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+  ~Reader();
+
+  // Fills `*out` with the next record and returns true, or returns false
+  // when no further record is published yet. kDataLoss names file, offset
+  // and LSN of a damaged record; kOutOfRange, naming the oldest LSN still
+  // kept, when retention deleted the next segment while this reader was
+  // behind.
+  absl::StatusOr<bool> Next(RecordView* out);
+  // Like Next, but waits up to `timeout` for a record to appear.
+  absl::StatusOr<bool> NextWait(RecordView* out, absl::Duration timeout);
+
+  // LSN of the record the next call to Next returns.
+  uint64_t next_lsn() const { return next_lsn_; }
+
+ private:
+  explicit Reader(std::string dir);
+  // Maps the segment file that starts at `first_lsn`; false if it does not
+  // exist (yet).
+  absl::StatusOr<bool> OpenSegment(uint64_t first_lsn, const std::string& path);
+  // kOutOfRange if the segment starting at next_lsn_ was deleted (a later
+  // one exists), OK if it may still appear.
+  absl::Status CheckNotDeleted() const;
+
+  const std::string dir_;
+  std::unique_ptr<internal::MappedFile> file_;
+  uint64_t segment_size_ = 0;
+  uint64_t offset_ = 0;
+  uint64_t next_lsn_ = 1;
+  uint32_t batch_left_ = 0;  // members of the current batch not yet returned
+};
+
+}  // namespace engram
+
+#endif  // ENGRAM_JOURNAL_READER_H_
