@@ -1,20 +1,27 @@
 #include "engram/actors/actor.h"
 
-#include <cstdio>
-#include <cstdlib>
-
+#include "actors/internal/actor_cell.h"
 #include "engram/actors/actor_system.h"
+#include "engram/base/log.h"
 
 namespace engram {
+namespace {
 
-Actor::Actor() : cell_(internal::ActorCell::Constructing()) {
-  if (cell_ == nullptr) {
-    std::fprintf(stderr,
-                 "engram: an Actor was constructed outside ActorSystem::Spawn; "
-                 "spawn actors with system.Spawn<T>() or Spawn<T>() in an actor\n");
-    std::abort();
+internal::ActorCell* CellBeingConstructed() noexcept {
+  internal::ActorCell* cell = internal::ActorCell::Constructing();
+  if (cell == nullptr) {
+    // A programming error that no status can report: the object has no
+    // cell to run on. Log() aborts after the sink returns.
+    Log(LogSeverity::kFatal,
+        "an Actor was constructed outside ActorSystem::Spawn; spawn actors "
+        "with system.Spawn<T>() or Spawn<T>() in an actor");
   }
+  return cell;
 }
+
+}  // namespace
+
+Actor::Actor() : cell_(CellBeingConstructed()) {}
 
 Actor::~Actor() = default;
 
@@ -29,14 +36,27 @@ void Actor::AddHandler(const TypeTag* type,
   handlers_.push_back({type, std::move(h)});
 }
 
+ActorRef Actor::self() const { return cell_->self(); }
+
+ActorSystem& Actor::system() const { return *cell_->system(); }
+
 absl::Time Actor::Now() const { return cell_->system()->clock().Now(); }
 
-void Actor::Monitor(const ActorRef& other) {
-  cell_->system()->AddWatcher(other.cell(), cell_);
+void Actor::Stop(absl::Status reason) { cell_->StopSelf(std::move(reason)); }
+
+void Actor::Monitor(const ActorRef& other) { cell_->Monitor(other); }
+
+void Actor::Demonitor(const ActorRef& other) { cell_->Demonitor(other); }
+
+void Actor::StartRequest(const ActorRef& to, std::unique_ptr<Envelope> request,
+                         const TypeTag* expected, absl::Duration timeout,
+                         internal::RequestCallback callback) {
+  cell_->StartRequest(to, std::move(request), expected, timeout,
+                      std::move(callback));
 }
 
-void Actor::Demonitor(const ActorRef& other) {
-  cell_->system()->RemoveWatcher(other.cell(), cell_);
+std::unique_ptr<ReplyTarget> Actor::TakeCurrentReply() {
+  return cell_->TakeCurrentReply();
 }
 
 bool Actor::CancelTimer(TimerId id) { return cell_->system()->CancelTimer(id); }

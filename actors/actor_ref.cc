@@ -1,6 +1,6 @@
 #include "engram/actors/actor_ref.h"
 
-#include "engram/actors/internal/actor_cell.h"
+#include "actors/internal/actor_cell.h"
 
 namespace engram {
 

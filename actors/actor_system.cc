@@ -4,7 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engram/actors/internal/actor_cell.h"
+#include "actors/internal/actor_cell.h"
+#include "actors/internal/actor_registry.h"
+#include "actors/internal/dead_letter_office.h"
+#include "runtime/internal/dedicated_thread_executor.h"
+#include "runtime/internal/scheduler.h"
+#include "runtime/internal/timer_thread.h"
 
 namespace engram {
 namespace {
@@ -51,19 +56,28 @@ ActorSystem::ActorSystem(ActorSystemOptions options)
       timer_thread_(std::make_unique<TimerThread>()),
       executor_(scheduler_.get()),
       timers_(timer_thread_.get()),
-      budget_(scheduler_->budget()) {}
+      budget_(scheduler_->budget()),
+      office_(new internal::DeadLetterOffice()),
+      registry_(std::make_unique<internal::ActorRegistry>(this)) {}
 
 ActorSystem::ActorSystem(DeterministicScheduler& scheduler)
-    : deterministic_(&scheduler), executor_(&scheduler), timers_(&scheduler), budget_(1) {}
+    : deterministic_(&scheduler),
+      executor_(&scheduler),
+      timers_(&scheduler),
+      budget_(1),
+      office_(new internal::DeadLetterOffice()),
+      registry_(std::make_unique<internal::ActorRegistry>(this)) {}
 
 ActorSystem::~ActorSystem() {
   Shutdown();
   office_->Unref();
 }
 
+WorkerPool* ActorSystem::scheduler() { return scheduler_.get(); }
+
 ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions options,
                                 internal::ActorFactory factory) {
-  if (shutting_down()) return ActorRef();
+  if (registry_->closed()) return ActorRef();
   Executor* executor = executor_;
   std::unique_ptr<DedicatedThreadExecutor> dedicated;
   if (options.dedicated_thread && scheduler_ != nullptr) {
@@ -71,8 +85,8 @@ ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions option
     executor = dedicated.get();
   }
   const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed) + 1;
-  auto* cell = new internal::ActorCell(this, executor, id, std::move(options),
-                                       std::move(factory));
+  auto* cell = new internal::ActorCell(registry_.get(), office_, executor, id,
+                                       std::move(options), std::move(factory));
   // The mailbox leaves its initial "blocked" state before the constructor
   // runs: the spawner schedules the first turn itself (below), so a message
   // sent during construction (the constructor sending to self(), or to a
@@ -80,7 +94,7 @@ ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions option
   // send would schedule the half-built cell and this spawner would schedule
   // it a second time (defect 6: a lost message and a worker spinning in
   // RunTurn on a mailbox left "blocked" while it ran).
-  cell->mailbox_.StartScheduled();
+  cell->StartScheduled();
   try {
     cell->Construct();
   } catch (...) {
@@ -88,129 +102,30 @@ ActorRef ActorSystem::SpawnCell(internal::ActorCell* parent, SpawnOptions option
     throw;
   }
   ActorRef ref = cell->self();
-  {
-    MutexLock lock(&mu_);
-    cell->live_next_ = live_head_;
-    if (live_head_ != nullptr) live_head_->live_prev_ = cell;
-    live_head_ = cell;
-    ++live_count_;
-    if (parent != nullptr) {
-      cell->parent_ = parent->self();
-      cell->next_sibling_ = parent->first_child_;
-      if (parent->first_child_ != nullptr) parent->first_child_->prev_sibling_ = cell;
-      parent->first_child_ = cell;
-    }
-    if (dedicated) {
-      // Reap the threads of dedicated actors that have stopped.
-      dedicated_.erase(std::remove_if(dedicated_.begin(), dedicated_.end(),
-                                      [](const auto& d) { return d->finished(); }),
-                       dedicated_.end());
-      dedicated_.push_back(std::move(dedicated));
-    }
+  registry_->Add(cell, parent);
+  if (dedicated) {
+    MutexLock lock(&dedicated_mu_);
+    // Reap the threads of dedicated actors that have stopped.
+    dedicated_.erase(std::remove_if(dedicated_.begin(), dedicated_.end(),
+                                    [](const auto& d) { return d->finished(); }),
+                     dedicated_.end());
+    dedicated_.push_back(std::move(dedicated));
   }
   executor->Schedule(cell);  // the first turn runs OnStart()
   return ref;
 }
 
-ActorSystem::Unlinked ActorSystem::Unlink(internal::ActorCell* cell,
-                                          const absl::Status& reason) {
-  Unlinked out;
-  MutexLock lock(&mu_);
-  cell->terminated_ = true;
-  cell->final_reason_ = reason;
-  stopped_cv_.SignalAll();
-  if (cell->live_prev_ != nullptr) {
-    cell->live_prev_->live_next_ = cell->live_next_;
-  } else {
-    live_head_ = cell->live_next_;
-  }
-  if (cell->live_next_ != nullptr) cell->live_next_->live_prev_ = cell->live_prev_;
-  cell->live_prev_ = cell->live_next_ = nullptr;
-  --live_count_;
-  if (internal::ActorCell* parent = cell->parent_.cell()) {
-    if (cell->prev_sibling_ != nullptr) {
-      cell->prev_sibling_->next_sibling_ = cell->next_sibling_;
-    } else {
-      parent->first_child_ = cell->next_sibling_;
-    }
-    if (cell->next_sibling_ != nullptr) {
-      cell->next_sibling_->prev_sibling_ = cell->prev_sibling_;
-    }
-    cell->prev_sibling_ = cell->next_sibling_ = nullptr;
-  }
-  out.parent = std::move(cell->parent_);
-  for (internal::ActorCell* c = cell->first_child_; c != nullptr; c = c->next_sibling_) {
-    out.children.push_back(c->self());
-  }
-  if (cell->watchers_) {
-    out.watchers = std::move(*cell->watchers_);
-    cell->watchers_.reset();
-  }
-  return out;
-}
-
-std::vector<ActorRef> ActorSystem::ChildrenOf(internal::ActorCell* cell) {
-  std::vector<ActorRef> children;
-  MutexLock lock(&mu_);
-  for (internal::ActorCell* c = cell->first_child_; c != nullptr; c = c->next_sibling_) {
-    children.push_back(c->self());
-  }
-  return children;
-}
-
-void ActorSystem::AddWatcher(internal::ActorCell* target,
-                             internal::ActorCell* watcher) {
-  ActorRef target_ref;
-  absl::Status reason;
-  {
-    MutexLock lock(&mu_);
-    if (target != nullptr && !target->terminated_) {
-      if (!target->watchers_) {
-        target->watchers_ = std::make_unique<std::vector<ActorRef>>();
-      }
-      target->watchers_->push_back(watcher->self());
-      return;
-    }
-    if (target != nullptr) {
-      target_ref = target->self();
-      reason = target->final_reason_;
-    }
-  }
-  watcher->Enqueue(new TypedEnvelope<Down>(Down{
-      target_ref,
-      absl::NotFoundError(absl::StrCat(
-          target_ref.name(), " is not running",
-          target_ref ? absl::StrCat(" (it stopped: ", reason.ToString(), ")")
-                     : std::string()))}));
-}
-
-void ActorSystem::RemoveWatcher(internal::ActorCell* target,
-                                internal::ActorCell* watcher) {
-  if (target == nullptr) return;
-  MutexLock lock(&mu_);
-  if (!target->watchers_) return;
-  auto& w = *target->watchers_;
-  w.erase(std::remove_if(w.begin(), w.end(),
-                         [watcher](const ActorRef& r) { return r.cell() == watcher; }),
-          w.end());
-}
-
 bool ActorSystem::AwaitStopped(const ActorRef& ref, absl::Duration timeout) {
-  internal::ActorCell* cell = ref.cell();
-  if (cell == nullptr) return true;
-  const absl::Time deadline = timeout == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : absl::Now() + timeout;
-  MutexLock lock(&mu_);
-  while (!cell->terminated_) {
-    if (stopped_cv_.WaitWithDeadline(&mu_, deadline)) return cell->terminated_;
-  }
-  return true;
+  return registry_->AwaitStopped(internal::ActorRefAccess::Cell(ref), timeout);
 }
 
-size_t ActorSystem::live_actors() const {
-  MutexLock lock(&mu_);
-  return live_count_;
+size_t ActorSystem::live_actors() const { return registry_->live_count(); }
+
+uint64_t ActorSystem::dead_letters() const { return office_->dead_letters(); }
+uint64_t ActorSystem::dropped() const { return office_->dropped(); }
+uint64_t ActorSystem::rejected() const { return office_->rejected(); }
+uint64_t ActorSystem::unhandled_failures() const {
+  return registry_->unhandled_failures();
 }
 
 std::shared_ptr<internal::AskState> ActorSystem::StartAsk(
@@ -229,15 +144,8 @@ std::shared_ptr<internal::AskState> ActorSystem::StartAsk(
         });
     state->set_timer(timers_, id);
   }
-  internal::Deliver(to.cell(), request.release());
+  internal::Deliver(internal::ActorRefAccess::Cell(to), request.release());
   return state;
-}
-
-void ActorSystem::RecordUnhandledFailure(const ActorRef& actor,
-                                         const absl::Status& reason) {
-  unhandled_failures_.fetch_add(1, std::memory_order_relaxed);
-  MutexLock lock(&hook_mu_);
-  if (failure_hook_) failure_hook_(actor, reason);
 }
 
 void ActorSystem::SetDeadLetterHook(absl::AnyInvocable<void(const DeadLetter&)> hook) {
@@ -246,30 +154,23 @@ void ActorSystem::SetDeadLetterHook(absl::AnyInvocable<void(const DeadLetter&)> 
 
 void ActorSystem::SetFailureHook(
     absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> hook) {
-  MutexLock lock(&hook_mu_);
-  failure_hook_ = std::move(hook);
+  registry_->SetFailureHook(std::move(hook));
 }
 
 void ActorSystem::Shutdown() {
-  if (shutting_down_.exchange(true, std::memory_order_acq_rel)) return;
+  if (!registry_->Close()) return;
   if (timer_thread_) timer_thread_->Shutdown();
   if (scheduler_) scheduler_->Shutdown();
   std::vector<std::unique_ptr<DedicatedThreadExecutor>> dedicated;
   {
-    MutexLock lock(&mu_);
+    MutexLock lock(&dedicated_mu_);
     dedicated.swap(dedicated_);
   }
   for (auto& d : dedicated) d->Shutdown();
   // No thread runs actors any more: stop what is left, here.
   const absl::Status reason = absl::CancelledError("actor system shut down");
-  for (;;) {
-    ActorRef next;
-    {
-      MutexLock lock(&mu_);
-      if (live_head_ == nullptr) break;
-      next = live_head_->self();
-    }
-    next.cell()->TerminateNow(reason);
+  for (ActorRef next = registry_->AnyLive(); next; next = registry_->AnyLive()) {
+    internal::ActorRefAccess::Cell(next)->TerminateNow(reason);
   }
 }
 

@@ -1,11 +1,11 @@
-#include "engram/actors/internal/mailbox.h"
+#include "actors/internal/mailbox.h"
 
 namespace engram {
 
 Mailbox::~Mailbox() {
   Envelope* e = Close();
   while (e != nullptr) {
-    Envelope* next = e->next;
+    Envelope* next = e->next_;
     delete e;
     e = next;
   }
@@ -18,15 +18,15 @@ Envelope* Mailbox::Close() noexcept {
   // reversed, after the cache.
   Envelope* fifo = nullptr;
   while (stack != nullptr) {
-    Envelope* next = stack->next;
-    stack->next = fifo;
+    Envelope* next = stack->next_;
+    stack->next_ = fifo;
     fifo = stack;
     stack = next;
   }
   if (cache_ == nullptr) return fifo;
   Envelope* tail = cache_;
-  while (tail->next != nullptr) tail = tail->next;
-  tail->next = fifo;
+  while (tail->next_ != nullptr) tail = tail->next_;
+  tail->next_ = fifo;
   Envelope* all = cache_;
   cache_ = nullptr;
   return all;

@@ -1,7 +1,11 @@
 #include "engram/bus/topic.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
 namespace engram {
@@ -12,9 +16,6 @@ absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.
 // Bytes below 0x20 and DEL: never part of a topic (NATS refuses them in
 // subjects too). The whitespace among them (\t \n \v \f \r) is caught here.
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
-
-// The one whitespace byte that is not a control character.
-bool IsSpace(char c) { return c == ' '; }
 
 // `s` for an error message: control bytes as \xNN (always two digits), '"'
 // and '\' backslash-escaped, everything else (UTF-8 included) as is.
@@ -45,11 +46,14 @@ absl::Status CheckToken(std::string_view whole, std::string_view token, size_t o
     return absl::InvalidArgumentError(absl::StrCat(
         "malformed ", what, " \"", Escaped(whole), "\": token ", index + 1, " is empty"));
   }
+  // Control characters are refused before any token is checked, so the
+  // only whitespace that can reach here is the space.
   for (size_t i = 0; i < token.size(); ++i) {
-    if (IsSpace(token[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "malformed ", what, " \"", Escaped(whole), "\": token \"", Escaped(token),
-          "\" contains whitespace (0x20 at byte offset ", offset + i, ")"));
+    if (absl::ascii_isspace(static_cast<unsigned char>(token[i]))) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "malformed %s \"%s\": token \"%s\" contains whitespace (0x%02x at byte offset %u)",
+          what, Escaped(whole), Escaped(token), static_cast<unsigned char>(token[i]),
+          offset + i));
     }
   }
   const bool wildcard = token == "*" || token == ">";
@@ -89,18 +93,17 @@ absl::Status Validate(std::string_view s, bool is_pattern) {
           is_pattern ? "pattern" : "topic", Escaped(s), c, i));
     }
   }
+  auto tokens = absl::StrSplit(Av(s), '.');
   size_t index = 0;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = s.find('.', start);
-    const bool last = dot == std::string_view::npos;
-    const std::string_view token = s.substr(start, last ? std::string_view::npos : dot - start);
-    absl::Status st = CheckToken(s, token, start, index, last, is_pattern);
+  for (auto it = tokens.begin(); it != tokens.end(); ++index) {
+    const absl::string_view t = *it;
+    const bool last = ++it == tokens.end();
+    absl::Status st = CheckToken(s, std::string_view(t.data(), t.size()),
+                                 static_cast<size_t>(t.data() - s.data()), index, last,
+                                 is_pattern);
     if (!st.ok()) return st;
-    if (last) return absl::OkStatus();
-    start = dot + 1;
-    ++index;
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -110,16 +113,10 @@ absl::Status ValidatePattern(std::string_view pattern) { return Validate(pattern
 
 std::vector<std::string_view> SplitTopic(std::string_view topic) {
   std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = topic.find('.', start);
-    if (dot == std::string_view::npos) {
-      out.push_back(topic.substr(start));
-      return out;
-    }
-    out.push_back(topic.substr(start, dot - start));
-    start = dot + 1;
-  }
+  // One allocation: without it the vector's growth costs more than the split.
+  out.reserve(static_cast<size_t>(std::count(topic.begin(), topic.end(), '.')) + 1);
+  for (absl::string_view t : absl::StrSplit(Av(topic), '.')) out.emplace_back(t.data(), t.size());
+  return out;
 }
 
 bool PatternMatches(std::string_view pattern, std::string_view topic) {
@@ -128,12 +125,11 @@ bool PatternMatches(std::string_view pattern, std::string_view topic) {
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i] == ">") {
       if (t.size() <= i) return false;
-      if (i == 0 && !t[0].empty() && t[0][0] == '$') return false;
-      return true;
+      return !(i == 0 && IsSystemTopic(topic));
     }
     if (i >= t.size()) return false;
     if (p[i] == "*") {
-      if (i == 0 && !t[0].empty() && t[0][0] == '$') return false;
+      if (i == 0 && IsSystemTopic(topic)) return false;
       continue;
     }
     if (p[i] != t[i]) return false;

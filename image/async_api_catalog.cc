@@ -2,16 +2,13 @@
 
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
-#include "base/json.h"
 #include "engram/bus/topic.h"
 
 namespace engram {
 namespace {
-
-std::string Json(const std::string& s) { return "\"" + JsonEscape(s) + "\""; }
 
 // An AsyncAPI component key: letters, digits, '.', '_', '-'.
 std::string Key(const std::string& s) {
@@ -56,59 +53,58 @@ absl::Status AsyncApiCatalog::AddChannel(const std::string& topic, const std::st
 }
 
 std::string AsyncApiCatalog::ToJson() const {
-  std::string out = "{\n  \"asyncapi\": \"3.0.0\",\n";
-  absl::StrAppend(&out, "  \"info\": {\n    \"title\": ", Json(title_),
-                  ",\n    \"version\": ", Json(version_));
-  if (!description_.empty()) absl::StrAppend(&out, ",\n    \"description\": ", Json(description_));
-  absl::StrAppend(&out, "\n  },\n  \"defaultContentType\": \"application/x-engram-object\",\n");
-  // Channels.
-  out += "  \"channels\": {";
-  for (size_t i = 0; i < channels_.size(); ++i) {
-    const Channel& c = channels_[i];
+  // ordered_json keeps the keys in the order written here. It stores an
+  // object's members in a vector, so a reference into an object is only
+  // used until the next insertion into that object: each part is built as a
+  // value and moved in.
+  using Json = nlohmann::ordered_json;
+  Json info = Json::object();
+  info["title"] = title_;
+  info["version"] = version_;
+  if (!description_.empty()) info["description"] = description_;
+  Json channels = Json::object(), operations = Json::object();
+  for (const Channel& c : channels_) {
     std::string description = c.description;
     if (c.address.find_first_of("*>") != std::string::npos) {
       absl::StrAppend(&description, description.empty() ? "" : " ",
                       "(NATS-style pattern: '*' is one token, '>' the rest)");
     }
-    absl::StrAppend(&out, i ? "," : "", "\n    ", Json(Key(c.address)), ": {\n",
-                    "      \"address\": ", Json(c.address), ",\n",
-                    "      \"description\": ", Json(description), ",\n",
-                    "      \"messages\": { ", Json(Key(c.message)),
-                    ": { \"$ref\": ", Json("#/components/messages/" + Key(c.message)),
-                    " } }\n    }");
+    Json channel = Json::object();
+    channel["address"] = c.address;
+    channel["description"] = description;
+    channel["messages"][Key(c.message)]["$ref"] = "#/components/messages/" + Key(c.message);
+    channels[Key(c.address)] = std::move(channel);
+    // One operation per channel.
+    Json op = Json::object();
+    op["action"] = c.send ? "send" : "receive";
+    op["channel"]["$ref"] = "#/channels/" + Key(c.address);
+    operations[Key(absl::StrCat(c.send ? "publish." : "subscribe.", c.address))] = std::move(op);
   }
-  out += channels_.empty() ? "},\n" : "\n  },\n";
-  // Operations: one per channel.
-  out += "  \"operations\": {";
-  for (size_t i = 0; i < channels_.size(); ++i) {
-    const Channel& c = channels_[i];
-    const std::string key = Key(absl::StrCat(c.send ? "publish." : "subscribe.", c.address));
-    absl::StrAppend(&out, i ? "," : "", "\n    ", Json(key), ": {\n",
-                    "      \"action\": ", Json(c.send ? "send" : "receive"), ",\n",
-                    "      \"channel\": { \"$ref\": ",
-                    Json("#/channels/" + Key(c.address)), " }\n    }");
-  }
-  out += channels_.empty() ? "},\n" : "\n  },\n";
-  // Messages.
-  out += "  \"components\": {\n    \"messages\": {";
-  for (size_t i = 0; i < messages_.size(); ++i) {
-    const Message& m = messages_[i];
-    absl::StrAppend(&out, i ? "," : "", "\n      ", Json(Key(m.name)), ": {\n",
-                    "        \"name\": ", Json(m.name), ",\n",
-                    "        \"title\": ", Json(m.name), ",\n",
-                    "        \"payload\": { \"type\": \"object\", \"description\": ",
-                    Json(absl::StrCat("C++ event type ", m.name,
-                                      m.version ? absl::StrCat(", schema version ", m.version)
-                                                : std::string())),
-                    " }");
+  Json messages = Json::object();
+  for (const Message& m : messages_) {
+    Json message = Json::object();
+    message["name"] = m.name;
+    message["title"] = m.name;
+    message["payload"]["type"] = "object";
+    message["payload"]["description"] = absl::StrCat(
+        "C++ event type ", m.name,
+        m.version ? absl::StrCat(", schema version ", m.version) : std::string());
     if (m.version) {
-      absl::StrAppend(&out, ",\n        \"x-engram-schema-version\": ", m.version,
-                      ",\n        \"x-engram-type-id\": ", m.type_id);
+      message["x-engram-schema-version"] = m.version;
+      message["x-engram-type-id"] = m.type_id;
     }
-    out += "\n      }";
+    messages[Key(m.name)] = std::move(message);
   }
-  out += messages_.empty() ? "}\n  }\n}\n" : "\n    }\n  }\n}\n";
-  return out;
+  Json doc = Json::object();
+  doc["asyncapi"] = "3.0.0";
+  doc["info"] = std::move(info);
+  doc["defaultContentType"] = "application/x-engram-object";
+  doc["channels"] = std::move(channels);
+  doc["operations"] = std::move(operations);
+  doc["components"]["messages"] = std::move(messages);
+  // Names are the application's strings: bytes that are not UTF-8 become
+  // U+FFFD rather than an exception.
+  return doc.dump(2, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace engram

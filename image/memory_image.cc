@@ -1,19 +1,18 @@
 #include "engram/image/memory_image.h"
 
-#include "absl/container/flat_hash_set.h"
-
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdint>
 #include <vector>
 
 #include <xxhash.h>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "engram/base/log.h"
 #include "engram/journal/reader.h"
+#include "image/internal/catalog_entry.h"
 
 namespace engram {
 namespace {
@@ -36,13 +35,17 @@ MemoryImage::~MemoryImage() {
     for (auto& [id, ref] : streams_) refs.push_back(ref);
   }
   for (auto& r : refs) r.Stop();
-  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  RunDeterministicUntilIdle();
   for (auto& r : refs) system_.AwaitStopped(r, absl::Seconds(60));
   if (journal_) journal_->Close().IgnoreError();
 }
 
-absl::StatusOr<ActorRef> MemoryImage::SpawnStream(const std::string& kind,
-                                                  uint64_t stream_id) {
+void MemoryImage::RunDeterministicUntilIdle() {
+  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+}
+
+absl::StatusOr<ActorRef> MemoryImage::SpawnStream(const std::string& kind, uint64_t stream_id,
+                                                  uint64_t creation_lsn) {
   auto it = kinds_.find(kind);
   if (it == kinds_.end()) {
     return absl::NotFoundError(absl::StrCat("actor kind '", kind,
@@ -57,8 +60,8 @@ absl::StatusOr<ActorRef> MemoryImage::SpawnStream(const std::string& kind,
   auto make = it->second;
   ActorRef ref = internal::SpawnActor(
       &system_, nullptr, std::move(options),
-      [this, stream_id, make]() -> std::unique_ptr<Actor> {
-        const Context ctx{this, stream_id};
+      [this, stream_id, creation_lsn, make]() -> std::unique_ptr<Actor> {
+        const Context ctx{this, stream_id, creation_lsn};
         const Context* outer = std::exchange(tls_context, &ctx);
         absl::Cleanup restore = [outer] { tls_context = outer; };
         return make();
@@ -76,6 +79,7 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
         "replay_to_lsn needs read_only: a writable image must replay the whole journal");
   }
   const auto start = std::chrono::steady_clock::now();
+  dir_ = dir;
   if (!options.read_only) {
     absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(dir, options.journal);
     if (!journal.ok()) return journal.status();
@@ -104,8 +108,8 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
       pending_snapshots_[snap.stream_id] = std::move(snap);
     }
     for (const auto& r : recovery_.snapshots_rejected) {
-      std::fprintf(stderr, "engram: snapshot %s is unusable (%s); using an older one or the events\n",
-                   r.file.c_str(), r.reason.c_str());
+      Log(LogSeverity::kWarning, absl::StrCat("snapshot ", r.file, " is unusable (", r.reason,
+                                              "); using an older one or the events"));
     }
   }
   absl::StatusOr<std::unique_ptr<Reader>> reader = Reader::Open(dir, 0);
@@ -147,23 +151,20 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
     step->created_kind.clear();
     step->type_name.clear();
   }
-  if (rec.type_id == 0 && rec.stream_id == 0) {  // a type catalog entry
-    const std::string entry(rec.payload);
-    const size_t eq = entry.find('=');
-    uint32_t id = 0;
-    if (eq == std::string::npos || !absl::SimpleAtoi(entry.substr(0, eq), &id)) {
-      return absl::DataLossError(absl::StrCat("LSN ", rec.lsn, ": malformed type catalog entry '",
-                                              entry, "'"));
+  if (internal::IsCatalogRecord(rec.stream_id, rec.type_id)) {
+    absl::StatusOr<internal::CatalogEntry> entry = internal::ParseCatalogEntry(rec.payload);
+    if (!entry.ok()) {
+      return absl::Status(entry.status().code(),
+                          absl::StrCat("LSN ", rec.lsn, ": ", entry.status().message()));
     }
-    const std::string name = entry.substr(eq + 1);
-    if (const EventRegistry::TypeInfo* info = registry_.FindById(id);
-        info != nullptr && info->name != name) {
+    if (const EventRegistry::TypeInfo* info = registry_.FindById(entry->type_id);
+        info != nullptr && info->name != entry->name) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "LSN ", rec.lsn, ": type id ", id, " is '", name, "' in the journal but '",
-          info->name, "' in the registry"));
+          "LSN ", rec.lsn, ": type id ", entry->type_id, " is '", entry->name,
+          "' in the journal but '", info->name, "' in the registry"));
     }
     MutexLock lock(&mu_);
-    cataloged_[id] = name;
+    cataloged_[entry->type_id] = std::move(entry->name);
     return true;
   }
   if (rec.type_id == 0) {
@@ -173,7 +174,7 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
       return absl::DataLossError(absl::StrCat("LSN ", rec.lsn, ": stream ", rec.stream_id,
                                               " is created a second time"));
     }
-    absl::StatusOr<ActorRef> ref = SpawnStream(kind, rec.stream_id);
+    absl::StatusOr<ActorRef> ref = SpawnStream(kind, rec.stream_id, rec.lsn);
     if (!ref.ok()) {
       return absl::Status(ref.status().code(),
                           absl::StrCat("LSN ", rec.lsn, ": stream ", rec.stream_id, ": ",
@@ -192,9 +193,9 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
         ++recovery_.snapshots_loaded;
       } else {
         snapshot_versions_.erase(rec.stream_id);
-        std::fprintf(stderr,
-                     "engram: %s; replaying the stream's events from its creation instead\n",
-                     std::string(restored.message()).c_str());
+        Log(LogSeverity::kWarning,
+            absl::StrCat(restored.message(),
+                         "; replaying the stream's events from its creation instead"));
         recovery_.snapshots_rejected.push_back(
             {absl::StrCat("stream ", rec.stream_id), std::string(restored.message())});
       }
@@ -235,8 +236,7 @@ absl::Status MemoryImage::RestoreSnapshot(const ActorRef& ref, SnapshotStore::Sn
   auto done = system_.AskAsync<Done>(
       ref, internal::RestoreSnapshot{std::move(snap.state), snap.version, snap.lsn},
       absl::InfiniteDuration());
-  // Under the deterministic scheduler nothing runs unless told to.
-  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  RunDeterministicUntilIdle();
   return done.Get().status();
 }
 
@@ -260,8 +260,7 @@ absl::Status MemoryImage::AwaitReplayed() {
     barriers.push_back(
         system_.AskAsync<Done>(r, internal::ReplayBarrier{}, absl::InfiniteDuration()));
   }
-  // Under the deterministic scheduler nothing runs unless told to.
-  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  RunDeterministicUntilIdle();
   for (size_t i = 0; i < refs.size(); ++i) {
     absl::StatusOr<Done> done = barriers[i].Get();
     if (!done.ok()) {
@@ -335,7 +334,7 @@ absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t st
   if (absl::Status s = CheckNewStreamLocked(stream_id); !s.ok()) return s;
   absl::StatusOr<uint64_t> lsn = journal_->Append(CreationRecord(kind, stream_id));
   if (!lsn.ok()) return lsn.status();
-  return SpawnStream(kind, stream_id);
+  return SpawnStream(kind, stream_id, *lsn);
 }
 
 absl::StatusOr<uint64_t> MemoryImage::SpawnAll(
@@ -377,7 +376,7 @@ absl::StatusOr<uint64_t> MemoryImage::SpawnAll(
   absl::StatusOr<uint64_t> lsn = journal_->AppendBatch(records);
   if (!lsn.ok()) return lsn.status();
   for (size_t i = 0; i < ids.size(); ++i) {
-    absl::StatusOr<ActorRef> ref = SpawnStream(kind, ids[i]);
+    absl::StatusOr<ActorRef> ref = SpawnStream(kind, ids[i], *lsn + 2 * i);
     if (!ref.ok()) return ref.status();
     // Applied exactly as recovery will apply it.
     std::vector<internal::ReplayEvent> events;
@@ -426,7 +425,7 @@ absl::StatusOr<uint64_t> MemoryImage::ImageHash(absl::Duration timeout) {
     hashes.push_back(system_.AskAsync<std::pair<uint64_t, uint64_t>>(
         ref, internal::StateHashRequest{}, timeout));
   }
-  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  RunDeterministicUntilIdle();
   XXH3_state_t* state = XXH3_createState();
   XXH3_64bits_reset(state);
   for (size_t i = 0; i < all.size(); ++i) {
@@ -472,9 +471,9 @@ absl::StatusOr<ActorRef> MemoryImage::StartProjection(const ActorRef& p) {
       bus_->SubscribeActor<ImageEvent>(absl::StrCat(topic_prefix_, ".>"), p);
   if (!sub.ok()) return sub.status();
   const uint64_t durable = journal_ ? journal_->durable_lsn() : recovery_.last_lsn;
-  auto done = system_.AskAsync<Done>(p, internal::CatchUp{this, durable},
+  auto done = system_.AskAsync<Done>(p, internal::CatchUp{dir_, &registry_, durable},
                                      absl::InfiniteDuration());
-  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  RunDeterministicUntilIdle();
   absl::StatusOr<Done> caught_up = done.Get();
   if (!caught_up.ok()) return caught_up.status();
   return p;
@@ -483,7 +482,7 @@ absl::StatusOr<ActorRef> MemoryImage::StartProjection(const ActorRef& p) {
 absl::Status MemoryImage::Catalog(const EventRegistry::TypeInfo& info) {
   MutexLock lock(&mu_);
   if (cataloged_.contains(info.type_id)) return absl::OkStatus();
-  const std::string payload = absl::StrCat(info.type_id, "=", info.name);
+  const std::string payload = internal::EncodeCatalogEntry(info.type_id, info.name);
   RecordInput rec;
   rec.stream_id = 0;
   rec.type_id = 0;
@@ -501,19 +500,13 @@ absl::Status MemoryImage::Snapshot(uint64_t stream_id, absl::Duration timeout) {
   absl::StatusOr<ActorRef> ref = Find(stream_id);
   if (!ref.ok()) return ref.status();
   auto done = system_.AskAsync<Done>(*ref, internal::SnapshotRequest{}, timeout);
-  if (DeterministicScheduler* d = system_.deterministic()) d->RunUntilIdle();
+  RunDeterministicUntilIdle();
   return done.Get().status();
-}
-
-void MemoryImage::SetCommitObserver(
-    std::function<void(uint64_t, const std::vector<std::unique_ptr<Envelope>>&)> observer) {
-  observer_ = std::move(observer);
 }
 
 void MemoryImage::RecordSnapshotError(const absl::Status& s) {
   if (snapshot_errors_.fetch_add(1, std::memory_order_relaxed) == 0) {
-    std::fprintf(stderr, "engram: snapshot failed (reported once): %s\n",
-                 s.ToString().c_str());
+    Log(LogSeverity::kError, absl::StrCat("snapshot failed (reported once): ", s.ToString()));
   }
 }
 

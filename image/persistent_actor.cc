@@ -1,13 +1,14 @@
 #include "engram/image/persistent_actor.h"
 
-#include <cstdio>
-#include <cstdlib>
+#include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "engram/base/log.h"
 #include "engram/image/memory_image.h"
 #include "engram/image/snapshot_store.h"
 
@@ -17,10 +18,9 @@ namespace {
 const MemoryImage::Context& ContextOrDie() {
   const auto* ctx = MemoryImage::Constructing();
   if (ctx == nullptr) {
-    std::fprintf(stderr,
-                 "engram: a PersistentActor was constructed outside "
-                 "MemoryImage::Spawn; create persistent actors through their image\n");
-    std::abort();
+    Log(LogSeverity::kFatal,
+        "a PersistentActor was constructed outside MemoryImage::Spawn; create persistent "
+        "actors through their image");
   }
   return *ctx;
 }
@@ -28,7 +28,9 @@ const MemoryImage::Context& ContextOrDie() {
 }  // namespace
 
 PersistentActorBase::PersistentActorBase()
-    : image_(ContextOrDie().image), stream_id_(ContextOrDie().stream_id) {
+    : image_(ContextOrDie().image),
+      stream_id_(ContextOrDie().stream_id),
+      creation_lsn_(ContextOrDie().creation_lsn) {
   Handle([this](internal::ReplayEvent& r) { Replay(r); });
   Handle([this](internal::ReplayBatch& b) {
     for (internal::ReplayEvent& r : b.events) Replay(r);
@@ -91,6 +93,25 @@ absl::Status PersistentActorBase::CaptureSnapshot(Promise<Done>* reply) {
     self.Send(std::move(snap));
   });
   return absl::OkStatus();
+}
+
+uint64_t PersistentActorBase::NewId() {
+  const uint64_t basis = std::max(last_lsn_, creation_lsn_);
+  if (basis != id_basis_) {
+    id_basis_ = basis;
+    id_index_ = 0;
+  }
+  if (basis > kMaxIdBasis) {
+    throw std::out_of_range(absl::StrCat("NewId: stream ", stream_id_, " is at LSN ", basis,
+                                         ", beyond the ", 64 - kIdIndexBits,
+                                         "-bit LSN field of an id"));
+  }
+  if (id_index_ >= kMaxIdsPerCommand) {
+    throw std::out_of_range(absl::StrCat("NewId: stream ", stream_id_, " took more than ",
+                                         kMaxIdsPerCommand, " ids in one command (at LSN ",
+                                         basis, ")"));
+  }
+  return basis << kIdIndexBits | ++id_index_;
 }
 
 void PersistentActorBase::Replay(internal::ReplayEvent& r) {

@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engram/image/memory_image.h"
+#include "engram/image/event_registry.h"
+#include "engram/image/persistent_actor.h"
 #include "engram/journal/reader.h"
 
 namespace engram {
@@ -47,9 +48,9 @@ void Projection::Live(const ImageEvent& e) {
 
 absl::Status Projection::CatchUpFromJournal(const internal::CatchUp& c) {
   absl::StatusOr<std::unique_ptr<Reader>> reader =
-      Reader::Open(c.image->journal()->dir(), checkpoint_ + 1);
+      Reader::Open(c.journal_dir, checkpoint_ + 1);
   if (!reader.ok()) return reader.status();
-  const EventRegistry& registry = c.image->registry();
+  const EventRegistry& registry = *c.registry;
   RecordView rec;
   while ((*reader)->next_lsn() <= c.up_to_lsn) {
     absl::StatusOr<bool> more = (*reader)->Next(&rec);

@@ -25,11 +25,7 @@ namespace {
 constexpr char kMagic[8] = {'E', 'N', 'G', 'S', 'N', 'A', 'P', '1'};
 constexpr size_t kHeader = 8 + 8 * 5;
 
-absl::Status Errno(int e, const std::string& what) {
-  return absl::Status(e == ENOSPC ? absl::StatusCode::kResourceExhausted
-                                  : absl::StatusCode::kInternal,
-                      absl::StrCat(what, ": ", std::strerror(e)));
-}
+using internal::ErrnoStatus;
 
 void PutU64(std::string* out, uint64_t v) {
   char b[8];
@@ -49,7 +45,7 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
     ssize_t n = write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Errno(errno, absl::StrCat("write ", path));
+      return ErrnoStatus(errno, absl::StrCat("write ", path));
     }
     done += static_cast<size_t>(n);
   }
@@ -91,16 +87,19 @@ absl::Status SnapshotStore::Write(const Snapshot& s) const {
   const std::string final_path = absl::StrCat(dir_, "/", FileName(s.stream_id, s.version));
   const std::string tmp = absl::StrCat(final_path, ".tmp");
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno(errno, absl::StrCat("create ", tmp));
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", tmp));
   absl::Status st = WriteAll(fd, data, tmp);  // the header
   if (st.ok()) st = WriteAll(fd, s.state, tmp);  // the state, not copied
-  if (st.ok() && fdatasync(fd) != 0) st = Errno(errno, absl::StrCat("fdatasync ", tmp));
-  close(fd);
+  if (st.ok() && fdatasync(fd) != 0) st = ErrnoStatus(errno, absl::StrCat("fdatasync ", tmp));
+  if (close(fd) != 0 && st.ok()) st = ErrnoStatus(errno, absl::StrCat("close ", tmp));
   if (st.ok() && rename(tmp.c_str(), final_path.c_str()) != 0) {
-    st = Errno(errno, absl::StrCat("rename ", tmp));
+    st = ErrnoStatus(errno, absl::StrCat("rename ", tmp));
   }
   if (!st.ok()) {
-    unlink(tmp.c_str());
+    if (unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (and removing ", tmp,
+                                                  " failed: ", std::strerror(errno), ")"));
+    }
     return st;
   }
   // The new name must be durable before older snapshots are pruned.
@@ -108,25 +107,35 @@ absl::Status SnapshotStore::Write(const Snapshot& s) const {
   // Keep the newest `keep_` of this stream.
   std::vector<std::string> mine;
   const std::string prefix = absl::StrCat(s.stream_id, "-");
-  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
-    const std::string name = entry.path().filename().string();
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (absl::StartsWith(name, prefix) && absl::EndsWith(name, ".snap")) mine.push_back(name);
+  }
+  if (ec) {
+    return absl::InternalError(absl::StrCat("list ", dir_, " to prune old snapshots of stream ",
+                                            s.stream_id, ": ", ec.message()));
   }
   std::sort(mine.begin(), mine.end());
   for (size_t i = 0; i + keep_ < mine.size(); ++i) {
-    std::filesystem::remove(std::filesystem::path(dir_) / mine[i]);
+    const std::filesystem::path old = std::filesystem::path(dir_) / mine[i];
+    if (!std::filesystem::remove(old, ec) && ec) {
+      return absl::InternalError(
+          absl::StrCat("remove old snapshot ", old.string(), ": ", ec.message()));
+    }
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<SnapshotStore::Snapshot> SnapshotStore::Read(const std::string& path) const {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno(errno, absl::StrCat("open ", path));
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     const int e = errno;
     close(fd);
-    return Errno(e, absl::StrCat("stat ", path));
+    return ErrnoStatus(e, absl::StrCat("stat ", path));
   }
   // Reads up to `len` bytes at `off` into `out`; returns the count read.
   auto read_at = [fd](char* out, size_t len, off_t off) {
@@ -175,10 +184,15 @@ absl::StatusOr<std::vector<SnapshotStore::Snapshot>> SnapshotStore::LoadNewest(
     std::vector<Rejected>* rejected, uint64_t max_lsn) const {
   std::vector<Snapshot> out;
   std::error_code ec;
-  if (!std::filesystem::exists(dir_, ec)) return out;
+  if (!std::filesystem::exists(dir_, ec)) {
+    if (ec) return absl::InternalError(absl::StrCat("stat ", dir_, ": ", ec.message()));
+    return out;
+  }
   // stream id -> its files, newest last
   std::map<uint64_t, std::vector<std::string>> by_stream;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::filesystem::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
     absl::string_view v = name;
     if (!absl::ConsumeSuffix(&v, ".snap")) continue;  // incl. leftover .tmp files
@@ -187,6 +201,7 @@ absl::StatusOr<std::vector<SnapshotStore::Snapshot>> SnapshotStore::LoadNewest(
     if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &id)) continue;
     by_stream[id].push_back(entry.path().string());
   }
+  if (ec) return absl::InternalError(absl::StrCat("list snapshots in ", dir_, ": ", ec.message()));
   for (auto& [id, files] : by_stream) {
     std::sort(files.begin(), files.end());
     for (auto it = files.rbegin(); it != files.rend(); ++it) {

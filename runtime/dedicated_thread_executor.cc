@@ -1,6 +1,6 @@
-#include "engram/runtime/internal/dedicated_thread_executor.h"
+#include "runtime/internal/dedicated_thread_executor.h"
 
-#include "runtime/internal/futex.h"
+#include "base/spin_wait.h"
 
 namespace engram {
 
@@ -11,14 +11,16 @@ DedicatedThreadExecutor::~DedicatedThreadExecutor() { Shutdown(); }
 
 void DedicatedThreadExecutor::Schedule(Schedulable* unit) noexcept {
   unit_.store(unit, std::memory_order_release);
-  signal_.fetch_add(1, std::memory_order_release);
-  internal::FutexWake(&signal_, 1);
+  // seq_cst RMW: ordered before notify_one()'s check for a sleeper (see the
+  // header), so the thread either sees the new count or is woken.
+  signal_.fetch_add(1, std::memory_order_seq_cst);
+  signal_.notify_one();
 }
 
 void DedicatedThreadExecutor::Shutdown() {
   stop_.store(true, std::memory_order_release);
-  signal_.fetch_add(1, std::memory_order_release);
-  internal::FutexWake(&signal_, 1);
+  signal_.fetch_add(1, std::memory_order_seq_cst);
+  signal_.notify_one();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
     thread_.join();
   }
@@ -30,7 +32,11 @@ void DedicatedThreadExecutor::Loop() {
     if (stop_.load(std::memory_order_acquire)) break;
     Schedulable* unit = unit_.exchange(nullptr, std::memory_order_acquire);
     if (unit == nullptr) {
-      internal::FutexWait(&signal_, seen);
+      // No spinning: a dedicated thread serves actors that block, and its
+      // wake-up latency is small next to the work it is woken for.
+      internal::SpinThenPark(
+          signal_, [seen](uint32_t v) { return v != seen; },
+          internal::SpinPolicy{.spins = 0, .yields = 0});
       continue;
     }
     TurnResult r;

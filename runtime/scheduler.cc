@@ -1,9 +1,9 @@
-#include "engram/runtime/internal/scheduler.h"
+#include "runtime/internal/scheduler.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "runtime/internal/futex.h"
+#include "base/spin_wait.h"
 
 namespace engram {
 
@@ -26,9 +26,13 @@ struct alignas(64) Scheduler::Worker {
   uint64_t rng;
   moodycamel::ConsumerToken consumer;
   moodycamel::ProducerToken producer;
-  // Futex word. Writers: WakeOne()/Shutdown() store 1 with release after
-  // taking the worker off the parked list; the owner resets it to 0 under
-  // park_mu_ before parking.
+  // The word a parked worker sleeps on (internal::SpinThenPark). Writers:
+  // WakeOne()/Shutdown() store 1 after taking the worker off the parked
+  // list, then notify; the owner resets it to 0 (relaxed) under park_mu_
+  // before parking. The store is seq_cst because notify_one() skips the
+  // wake-up syscall when it sees no sleeper: seq_cst orders the store before
+  // that check (see SetWake()), so a worker about to sleep either sees 1 or
+  // is seen sleeping.
   std::atomic<uint32_t> wake{0};
   // Counters. Writer: the owner (relaxed); readers: stats().
   std::atomic<uint64_t> turns{0};
@@ -45,6 +49,24 @@ thread_local Scheduler::Worker* tls_worker = nullptr;
 inline void Bump(std::atomic<uint64_t>& c) noexcept {
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
+
+// Wakes `w`, which is parked or about to park on w.wake. Called with the
+// worker already off the parked list, so it runs once per park.
+inline void SetWake(Scheduler::Worker& w) noexcept {
+  // seq_cst store, then notify_one(): libstdc++'s notify_one() makes the
+  // futex call only if its waiter count (bumped by a seq_cst RMW before the
+  // sleeper's last look at the word) is non-zero. The seq_cst store keeps
+  // our store from being ordered after that count check.
+  w.wake.store(1, std::memory_order_seq_cst);
+  w.wake.notify_one();
+}
+
+// A parking worker goes straight to sleep: it has just spent
+// Options::spin_rounds looking for work (spinning and yielding in
+// WorkerLoop), so spinning again on its wake word would only burn the core
+// that the worker it waits for may need. (std::atomic::wait, under
+// SpinThenPark, still checks the word a few times before the syscall.)
+constexpr internal::SpinPolicy kParkPolicy{.spins = 0, .yields = 0};
 
 }  // namespace
 
@@ -119,8 +141,7 @@ void Scheduler::WakeOne() noexcept {
   // producers from waking a second worker for the same work.
   searching_.fetch_add(1, std::memory_order_seq_cst);
   Bump(w->wakes);
-  w->wake.store(1, std::memory_order_release);
-  internal::FutexWake(&w->wake, 1);
+  SetWake(*w);
 }
 
 bool Scheduler::AnyQueuedWork() const noexcept {
@@ -206,9 +227,10 @@ Schedulable* Scheduler::Park(Worker& w) {
     // Somebody woke us already; fall through and consume the wake.
   }
   Bump(w.parks);
-  while (w.wake.load(std::memory_order_acquire) == 0) {
-    internal::FutexWait(&w.wake, 0);
-  }
+  // Acquire (inside SpinThenPark): the waker's writes before SetWake() are
+  // visible once we see 1. Loops over spurious wake-ups.
+  internal::SpinThenPark(
+      w.wake, [](uint32_t v) { return v != 0; }, kParkPolicy);
   return nullptr;
 }
 
@@ -223,6 +245,8 @@ void Scheduler::WorkerLoop(Worker& w) {
         searching_.fetch_add(1, std::memory_order_seq_cst);
         searching = true;
       }
+      // The spin phase of the wait strategy, spent looking for work rather
+      // than watching a word; Park() then sleeps without spinning again.
       for (int i = 0; s == nullptr && i < options_.spin_rounds; ++i) {
         if (i < options_.spin_rounds / 2) {
           for (int k = 0; k < 32; ++k) internal::CpuRelax();
@@ -273,10 +297,7 @@ void Scheduler::Shutdown() {
   }
   {
     MutexLock lock(&park_mu_);
-    for (Worker* w : parked_list_) {
-      w->wake.store(1, std::memory_order_release);
-      internal::FutexWake(&w->wake, 1);
-    }
+    for (Worker* w : parked_list_) SetWake(*w);
     parked_list_.clear();
     parked_.store(0, std::memory_order_seq_cst);
   }

@@ -1,4 +1,4 @@
-#include "engram/runtime/internal/timer_thread.h"
+#include "runtime/internal/timer_thread.h"
 
 #include <utility>
 

@@ -4,44 +4,38 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <iostream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
-#include "base/json.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "engram/journal/journal_scan.h"
 #include "engram/journal/reader.h"
+#include "image/internal/catalog_entry.h"
 
 namespace engram::tools {
 namespace {
 
-const char kUsage[] =
-    "usage: engram journal <command> DIR [options]\n"
-    "commands:\n"
-    "  verify DIR                 check every segment header and record checksum;\n"
-    "                             exit 0 when clean (a torn tail is a warning)\n"
-    "  dump DIR [--from LSN] [--to LSN] [--json]\n"
-    "                             one line per record: LSN, stream, version, type,\n"
-    "                             time, size, payload preview\n"
-    "  stats DIR                  records, bytes, LSN range, segments, counts per type\n"
-    "  tail DIR [--from LSN] [--idle-exit MS]\n"
-    "                             follow a live journal like tail -f (from the last\n"
-    "                             10 records unless --from); --idle-exit stops after\n"
-    "                             MS milliseconds without a new record\n"
-    "exit codes: 0 ok, 1 damage or error, 2 bad arguments\n";
+// The program name in messages: "engram", or the embedding application's.
+std::string g_program = "engram";
 
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "engram: %s\n", std::string(s.message()).c_str());
+  std::fprintf(stderr, "%s: %s\n", g_program.c_str(), std::string(s.message()).c_str());
   return kExitFailure;
 }
 
 int Usage(const std::string& what) {
-  std::fprintf(stderr, "engram: %s (try: engram journal --help)\n", what.c_str());
+  std::fprintf(stderr, "%s: %s (try: %s journal --help)\n", g_program.c_str(), what.c_str(),
+               g_program.c_str());
   return kExitUsage;
 }
 
@@ -75,25 +69,37 @@ std::string FormatTime(int64_t ns) {
                           absl::UTCTimeZone());
 }
 
+constexpr size_t kPreviewBytes = 32;
+
 // Up to 32 payload bytes: printable ASCII as is, others as \xNN.
-std::string Preview(absl::string_view p, bool json) {
+std::string Preview(absl::string_view p) {
   std::string out;
-  const size_t n = std::min<size_t>(p.size(), 32);
+  const size_t n = std::min(p.size(), kPreviewBytes);
   for (size_t i = 0; i < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(p[i]);
-    if (json) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c >= 0x20 && c < 0x7f) {
-        out += static_cast<char>(c);
-      } else {
-        absl::StrAppendFormat(&out, "\\u%04x", c);
-      }
-    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
       out += static_cast<char>(c);
     } else {
       absl::StrAppendFormat(&out, "\\x%02x", c);
+    }
+  }
+  if (p.size() > n) out += "...";
+  return out;
+}
+
+// The same 32 bytes for a JSON string: each byte is the code point of the
+// same value (Latin-1), so that dumping with ensure_ascii writes a byte
+// that is not printable ASCII as \u00NN and a reader gets the bytes back.
+std::string JsonPreview(absl::string_view p) {
+  std::string out;
+  const size_t n = std::min(p.size(), kPreviewBytes);
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else {  // U+0080..U+00FF in UTF-8
+      out += static_cast<char>(0xc0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3f));
     }
   }
   if (p.size() > n) out += "...";
@@ -105,19 +111,16 @@ std::string Preview(absl::string_view p, bool json) {
 // whose kind is the payload.
 class TypeNames {
  public:
+  // A malformed entry teaches nothing: dump shows the record as it is.
   void Learn(const RecordView& v) {
-    if (v.type_id != 0 || v.stream_id != 0) return;
-    const std::string entry(v.payload);
-    const size_t eq = entry.find('=');
-    uint32_t id = 0;
-    if (eq != std::string::npos && absl::SimpleAtoi(entry.substr(0, eq), &id)) {
-      names_[id] = entry.substr(eq + 1);
-    }
+    if (!internal::IsCatalogRecord(v.stream_id, v.type_id)) return;
+    absl::StatusOr<internal::CatalogEntry> entry = internal::ParseCatalogEntry(v.payload);
+    if (entry.ok()) names_[entry->type_id] = std::move(entry->name);
   }
   // "" when nothing is known.
   std::string NameOf(const RecordView& v) const {
     if (v.type_id == 0) {
-      if (v.stream_id == 0) return "type catalog";
+      if (internal::IsCatalogRecord(v.stream_id, v.type_id)) return "type catalog";
       return names_.empty() ? std::string() : "stream created";
     }
     auto it = names_.find(v.type_id);
@@ -139,28 +142,40 @@ void PrintRecord(const RecordView& v, bool json, const TypeNames& names) {
   const std::string name = names.NameOf(v);
   const std::string text = g_describe != nullptr && *g_describe ? (*g_describe)(v) : "";
   if (json) {
-    std::printf(
-        "{\"lsn\":%" PRIu64 ",\"stream\":%" PRIu64 ",\"version\":%" PRIu64
-        ",\"type\":%u,%s\"schema\":%u,\"flags\":%u,\"time_ns\":%" PRId64
-        ",\"time\":\"%s\",\"size\":%zu,\"batch\":%u,\"payload\":\"%s\"%s}\n",
-        v.lsn, v.stream_id, v.stream_version, v.type_id,
-        name.empty() ? "" : absl::StrCat("\"type_name\":\"", Preview(name, true), "\",").c_str(),
-        v.schema_version, v.flags, v.timestamp_ns, FormatTime(v.timestamp_ns).c_str(),
-        v.payload.size(), v.batch_count, Preview(v.payload, true).c_str(),
-        text.empty() ? "" : absl::StrCat(",\"text\":\"", JsonEscape(text), "\"").c_str());
+    // One object per line; ordered_json keeps the field order below.
+    nlohmann::ordered_json j;
+    j["lsn"] = v.lsn;
+    j["stream"] = v.stream_id;
+    j["version"] = v.stream_version;
+    j["type"] = v.type_id;
+    if (!name.empty()) j["type_name"] = name;
+    j["schema"] = static_cast<unsigned>(v.schema_version);
+    j["flags"] = static_cast<unsigned>(v.flags);
+    j["time_ns"] = v.timestamp_ns;
+    j["time"] = FormatTime(v.timestamp_ns);
+    j["size"] = v.payload.size();
+    j["batch"] = v.batch_count;
+    j["payload"] = JsonPreview(v.payload);
+    if (!text.empty()) j["text"] = text;
+    // ensure_ascii: the Latin-1 preview as \u00NN; invalid UTF-8 in a name
+    // or a description becomes U+FFFD instead of an exception.
+    const std::string line =
+        j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::ordered_json::error_handler_t::replace);
+    std::printf("%s\n", line.c_str());
   } else {
     std::printf("%" PRIu64 " stream=%" PRIu64 " version=%" PRIu64
                 " type=%u%s schema=%u time=%s size=%zu payload=\"%s\"%s\n",
                 v.lsn, v.stream_id, v.stream_version, v.type_id,
                 name.empty() ? "" : absl::StrCat("(", name, ")").c_str(), v.schema_version,
                 FormatTime(v.timestamp_ns).c_str(), v.payload.size(),
-                Preview(v.payload, false).c_str(),
+                Preview(v.payload).c_str(),
                 text.empty() ? "" : absl::StrCat(" ", text).c_str());
   }
 }
 
 // Parsed `DIR [--from N] [--to N] [--json] [--idle-exit MS]`.
 struct Args {
+  std::string command;
   std::string dir;
   uint64_t from = 0;
   bool has_from = false;
@@ -169,47 +184,63 @@ struct Args {
   int64_t idle_exit_ms = -1;
 };
 
-// Returns "" on success, else the complaint.
-std::string ParseArgs(const std::string& cmd, const std::vector<std::string>& a,
-                      Args* out) {
-  const bool lsn_opts = cmd == "dump" || cmd == "tail";
-  for (size_t i = 1; i < a.size(); ++i) {
-    const std::string& s = a[i];
-    auto value = [&](uint64_t* v) -> std::string {
-      if (i + 1 >= a.size()) return s + " needs a value";
-      if (!absl::SimpleAtoi(a[i + 1], v)) {
-        return absl::StrCat(s, " expects a non-negative number, got '", a[i + 1], "'");
-      }
-      ++i;
-      return "";
-    };
-    if (lsn_opts && s == "--from") {
-      std::string e = value(&out->from);
-      if (!e.empty()) return e;
-      out->has_from = true;
-    } else if (cmd == "dump" && s == "--to") {
-      std::string e = value(&out->to);
-      if (!e.empty()) return e;
-    } else if (cmd == "dump" && s == "--json") {
-      out->json = true;
-    } else if (cmd == "tail" && s == "--idle-exit") {
-      uint64_t ms;
-      std::string e = value(&ms);
-      if (!e.empty()) return e;
-      out->idle_exit_ms = static_cast<int64_t>(ms);
-    } else if (!s.empty() && s[0] == '-') {
-      return absl::StrCat("unknown option '", s, "' for 'journal ", cmd, "'");
-    } else if (out->dir.empty()) {
-      out->dir = s;
-    } else {
-      return absl::StrCat("unexpected argument '", s, "'");
-    }
+// A value that must be a decimal number >= 0 (an LSN, milliseconds).
+const CLI::Validator& NonNegative() {
+  static const CLI::Validator v(
+      [](std::string& s) -> std::string {
+        uint64_t n = 0;
+        if (!s.empty() && s[0] != '+' && absl::SimpleAtoi(s, &n)) return "";
+        return absl::StrCat("expects a non-negative number, got '", s, "'");
+      },
+      "", "NonNegative");
+  return v;
+}
+
+// The `journal` command line; fills `*a` when parsed.
+std::unique_ptr<CLI::App> MakeApp(Args* a) {
+  auto app = std::make_unique<CLI::App>(
+      "Inspect an engram journal directory (read-only: works beside a running writer).\n"
+      "Exit codes: 0 ok, 1 damage or error, 2 bad arguments.",
+      g_program + " journal");
+  app->require_subcommand(0, 1);  // one command; a second name is an extra argument
+  auto dir = [&](CLI::App* cmd) {
+    cmd->add_option("DIR", a->dir, "the journal directory")->required();
+  };
+  auto from = [&](CLI::App* cmd, const char* what) {
+    cmd->add_option("--from", a->from, what)
+        ->type_name("LSN")
+        ->check(NonNegative())
+        ->each([a](const std::string&) { a->has_from = true; });
+  };
+  CLI::App* verify = app->add_subcommand(
+      "verify",
+      "Check every segment header and record checksum; exit 0 when clean (a torn tail is a "
+      "warning).");
+  dir(verify);
+  CLI::App* dump = app->add_subcommand(
+      "dump",
+      "One line per record: LSN, stream, version, type, time, size, payload preview.");
+  dir(dump);
+  from(dump, "first LSN to print (default: the oldest)");
+  dump->add_option("--to", a->to, "last LSN to print (default: the newest)")
+      ->type_name("LSN")
+      ->check(NonNegative());
+  dump->add_flag("--json", a->json, "one JSON object per record");
+  CLI::App* stats = app->add_subcommand(
+      "stats", "Records, bytes, LSN range, segments, time range, counts per type.");
+  dir(stats);
+  CLI::App* tail = app->add_subcommand(
+      "tail", "Follow a live journal like tail -f, from the last 10 records unless --from.");
+  dir(tail);
+  from(tail, "first LSN to print");
+  tail->add_option("--idle-exit", a->idle_exit_ms,
+                   "exit after MS milliseconds without a new record (default: never)")
+      ->type_name("MS")
+      ->check(NonNegative());
+  for (CLI::App* cmd : {verify, dump, stats, tail}) {
+    cmd->callback([a, cmd] { a->command = cmd->get_name(); });
   }
-  if (out->dir.empty()) return absl::StrCat("'journal ", cmd, "' needs a DIR");
-  if (out->from > out->to) {
-    return absl::StrFormat("--from %u is after --to %u", out->from, out->to);
-  }
-  return "";
+  return app;
 }
 
 int Verify(const Args& a) {
@@ -334,31 +365,61 @@ int Tail(const Args& a) {
 
 }  // namespace
 
-const char* JournalUsage() { return kUsage; }
+const char* JournalUsage() {
+  static const std::string usage = [] {
+    Args a;
+    return MakeApp(&a)->help();
+  }();
+  return usage.c_str();
+}
 
-int RunJournalCommand(const std::vector<std::string>& args, RecordDescriber describe) {
+int RunJournalCommand(const std::vector<std::string>& args, RecordDescriber describe,
+                      const std::string& program) {
   g_describe = &describe;
+  g_program = program;
   const int code = RunJournalCommand(args);
   g_describe = nullptr;
+  g_program = "engram";
   return code;
 }
 
 int RunJournalCommand(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("'journal' needs a command: verify, dump, stats or tail");
+  Args a;
+  std::unique_ptr<CLI::App> app = MakeApp(&a);
   const std::string& cmd = args[0];
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-    std::fputs(kUsage, stdout);
+  if (cmd == "help") {
+    std::fputs(app->help().c_str(), stdout);
     return kExitOk;
   }
-  if (cmd != "verify" && cmd != "dump" && cmd != "stats" && cmd != "tail") {
+  const bool known = cmd == "verify" || cmd == "dump" || cmd == "stats" || cmd == "tail";
+  if (cmd.empty() || (cmd[0] != '-' && !known)) {
     return Usage(absl::StrCat("unknown journal command '", cmd, "'"));
   }
-  Args a;
-  std::string err = ParseArgs(cmd, args, &a);
-  if (!err.empty()) return Usage(err);
-  if (cmd == "verify") return Verify(a);
-  if (cmd == "stats") return Stats(a);
-  if (cmd == "dump") return Dump(a);
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops the back
+    app->parse(reversed);
+  } catch (const CLI::Success& e) {  // --help: printed on std::cout, exit 0
+    const int code = app->exit(e);
+    std::cout.flush();
+    return code;
+  } catch (const CLI::ParseError& e) {
+    const std::vector<CLI::App*> selected = app->get_subcommands();
+    std::fprintf(stderr, "%s: %s (try: %s journal %s--help)\n", g_program.c_str(), e.what(),
+                 g_program.c_str(),
+                 selected.empty() ? "" : (selected[0]->get_name() + " ").c_str());
+    return kExitUsage;
+  }
+  if (a.command.empty()) return Usage("'journal' needs a command: verify, dump, stats or tail");
+  if (a.from > a.to) {
+    std::fprintf(stderr,
+                 "%s: --from %" PRIu64 " is after --to %" PRIu64 " (try: %s journal dump --help)\n",
+                 g_program.c_str(), a.from, a.to, g_program.c_str());
+    return kExitUsage;
+  }
+  if (a.command == "verify") return Verify(a);
+  if (a.command == "stats") return Stats(a);
+  if (a.command == "dump") return Dump(a);
   return Tail(a);
 }
 

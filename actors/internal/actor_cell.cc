@@ -1,4 +1,4 @@
-#include "engram/actors/internal/actor_cell.h"
+#include "actors/internal/actor_cell.h"
 
 #include <exception>
 #include <utility>
@@ -40,7 +40,7 @@ class ActorReplyTarget final : public ReplyTarget {
   void Answer(std::unique_ptr<Envelope> value, absl::Status status) {
     if (answered_) return;
     answered_ = true;
-    requester_.cell()->EnqueueSystem(new TypedEnvelope<Response>(
+    ActorRefAccess::Cell(requester_)->EnqueueSystem(new TypedEnvelope<Response>(
         Response{id_, std::move(value), std::move(status)}));
   }
 
@@ -84,10 +84,11 @@ SendResult Deliver(ActorCell* cell, Envelope* e) noexcept {
 
 ActorCell* ActorCell::Constructing() noexcept { return tls_constructing; }
 
-ActorCell::ActorCell(ActorSystem* system, Executor* executor, uint64_t id,
-                     SpawnOptions&& options, ActorFactory factory)
-    : system_(system),
-      office_(system->office()),
+ActorCell::ActorCell(ActorRegistry* registry, DeadLetterOffice* office,
+                     Executor* executor, uint64_t id, SpawnOptions&& options,
+                     ActorFactory factory)
+    : registry_(registry),
+      office_(office),
       executor_(executor),
       id_(id),
       factory_(std::move(factory)),
@@ -124,7 +125,7 @@ SendResult ActorCell::Enqueue(Envelope* e) noexcept {
                      bounded_->capacity(), ")")));
       return admitted;
     }
-    e->bounded_slot = true;
+    e->bounded_slot_ = true;
   }
   switch (mailbox_.Push(e)) {
     case Mailbox::PushResult::kPushed:
@@ -132,12 +133,12 @@ SendResult ActorCell::Enqueue(Envelope* e) noexcept {
     case Mailbox::PushResult::kUnblocked:
       // Only an open mailbox unblocks, and a mailbox is open only while the
       // actor, and so its system, is alive.
-      if (!system_->shutting_down()) executor_->Schedule(this);
+      if (!registry_->closed()) executor_->Schedule(this);
       return SendResult::kDelivered;
     case Mailbox::PushResult::kClosed:
       break;
   }
-  if (e->bounded_slot) bounded_->Release();
+  if (e->bounded_slot_) bounded_->Release();
   DeadLetter(e, SendResult::kDeadLetter,
              absl::UnavailableError(absl::StrCat(name(), " has stopped")));
   return SendResult::kDeadLetter;
@@ -148,7 +149,7 @@ void ActorCell::EnqueueSystem(Envelope* e) noexcept {
     case Mailbox::PushResult::kPushed:
       return;
     case Mailbox::PushResult::kUnblocked:
-      if (!system_->shutting_down()) executor_->Schedule(this);
+      if (!registry_->closed()) executor_->Schedule(this);
       return;
     case Mailbox::PushResult::kClosed:
       delete e;  // runtime-internal: nobody is left to tell
@@ -218,7 +219,7 @@ TurnResult ActorCell::RunTurn(int budget) noexcept {
 }
 
 void ActorCell::Dispatch(Envelope* e) noexcept {
-  if (e->bounded_slot) bounded_->Release();
+  if (e->bounded_slot_) bounded_->Release();
   std::unique_ptr<Envelope> owned(e);
   current_ = e;
   absl::Status error;
@@ -254,7 +255,7 @@ bool ActorCell::DispatchSystem(Envelope& e) {
     if (it == pending_->end()) return true;  // timed out already
     Pending p = std::move(it->second);
     pending_->erase(it);
-    if (p.timer != 0) system_->timers().Cancel(p.timer);
+    if (p.timer != 0) system()->timers().Cancel(p.timer);
     if (r.status.ok()) {
       p.callback(r.value.get());
     } else {
@@ -293,16 +294,24 @@ void ActorCell::StartRequest(const ActorRef& to, std::unique_ptr<Envelope> reque
       std::make_unique<ActorReplyTarget>(expected, request->type(), self(), id);
   TimerId timer = 0;
   if (timeout != absl::InfiniteDuration()) {
-    timer = system_->timers().Schedule(
+    timer = system()->timers().Schedule(
         timeout, absl::ZeroDuration(), [me = self(), id] {
-          me.cell()->EnqueueSystem(
+          ActorRefAccess::Cell(me)->EnqueueSystem(
               new TypedEnvelope<RequestTimeout>(RequestTimeout{id}));
         });
   }
   if (!pending_) pending_ = std::make_unique<absl::flat_hash_map<uint64_t, Pending>>();
   pending_->emplace(id, Pending{std::move(callback), timer, request->type(),
                                 to ? to.name() : std::string("<empty ref>"), timeout});
-  Deliver(to.cell(), request.release());
+  Deliver(ActorRefAccess::Cell(to), request.release());
+}
+
+void ActorCell::Monitor(const ActorRef& other) {
+  registry_->AddWatcher(ActorRefAccess::Cell(other), this);
+}
+
+void ActorCell::Demonitor(const ActorRef& other) {
+  registry_->RemoveWatcher(ActorRefAccess::Cell(other), this);
 }
 
 std::unique_ptr<ReplyTarget> ActorCell::TakeCurrentReply() {
@@ -313,7 +322,7 @@ std::unique_ptr<ReplyTarget> ActorCell::TakeCurrentReply() {
 void ActorCell::DropPending() noexcept {
   if (!pending_) return;
   for (auto& [id, p] : *pending_) {
-    if (p.timer != 0) system_->timers().Cancel(p.timer);
+    if (p.timer != 0) system()->timers().Cancel(p.timer);
   }
   pending_.reset();
 }
@@ -322,7 +331,7 @@ void ActorCell::HandleFailure(absl::Status error) noexcept {
   const SupervisionPolicy& policy = options_.supervision;
   switch (policy.directive) {
     case Directive::kRestart: {
-      const absl::Time now = system_->clock().Now();
+      const absl::Time now = system()->clock().Now();
       if (!restarts_) restarts_ = std::make_unique<std::deque<absl::Time>>();
       while (!restarts_->empty() && now - restarts_->front() >= policy.within) {
         restarts_->pop_front();
@@ -351,7 +360,7 @@ void ActorCell::HandleFailure(absl::Status error) noexcept {
 
 void ActorCell::Restart(const absl::Status& error) noexcept {
   DropPending();
-  for (const ActorRef& child : system_->ChildrenOf(this)) {
+  for (const ActorRef& child : registry_->ChildrenOf(this)) {
     child.Stop(absl::CancelledError(absl::StrCat("parent ", name(), " restarted")));
   }
   actor_.reset();
@@ -377,9 +386,8 @@ void ActorCell::Terminate(absl::Status reason, bool escalate) noexcept {
   const absl::Status gone =
       absl::UnavailableError(absl::StrCat(name(), " stopped before handling it"));
   while (rest != nullptr) {
-    Envelope* next = rest->next;
-    rest->next = nullptr;
-    if (rest->bounded_slot) bounded_->Release();
+    Envelope* next = Mailbox::TakeNext(rest);
+    if (rest->bounded_slot_) bounded_->Release();
     if (IsInternalType(rest->type())) {
       delete rest;
     } else {
@@ -392,17 +400,17 @@ void ActorCell::Terminate(absl::Status reason, bool escalate) noexcept {
   ActorRef me = self();
   // Writer: here, once (release): alive() readers see a stopped actor.
   stopped_.store(true, std::memory_order_release);
-  ActorSystem::Unlinked links = system_->Unlink(this, reason);
+  ActorRegistry::Unlinked links = registry_->Remove(this, reason);
   for (const ActorRef& child : links.children) {
     child.Stop(absl::CancelledError(absl::StrCat("parent ", name(), " stopped")));
   }
   for (const ActorRef& w : links.watchers) w.Send(Down{me, reason});
   if (escalate) {
     if (links.parent) {
-      links.parent.cell()->EnqueueSystem(
+      ActorRefAccess::Cell(links.parent)->EnqueueSystem(
           new TypedEnvelope<ChildFailed>(ChildFailed{me, reason}));
     } else {
-      system_->RecordUnhandledFailure(me, reason);
+      registry_->EscalateToRoot(me, reason);
     }
   }
   links = {};

@@ -1,8 +1,4 @@
-#include "engram/actors/internal/bounded_state.h"
-
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "actors/internal/bounded_state.h"
 
 #include <climits>
 #include <ctime>
@@ -49,8 +45,8 @@ SendResult BoundedState::Admit() noexcept {
       ts = absl::ToTimespec(deadline - now);
       tsp = &ts;
     }
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&size_), FUTEX_WAIT_PRIVATE,
-            seen, tsp, nullptr, 0);
+    // A timed sleep: SpinThenPark (std::atomic::wait) has no deadline.
+    FutexWait(&size_, seen, tsp);
   }
   waiters_.fetch_sub(1, std::memory_order_seq_cst);
   return result;

@@ -1,4 +1,4 @@
-#include "engram/actors/internal/dead_letter_office.h"
+#include "actors/internal/dead_letter_office.h"
 
 #include <utility>
 

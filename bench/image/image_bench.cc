@@ -23,8 +23,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "absl/strings/numbers.h"
 #include "engram/actors/actor_system.h"
@@ -303,26 +306,39 @@ void SnapshotIo() {
   std::filesystem::remove_all(dir);
 }
 
+// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
+// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
+        return "'" + s + "' is not a number > 0";
+      },
+      "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int64_t events = 10'000'000;
   int64_t commands = 1'000'000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(argv[i + 1], &v) || v <= 0) {
-      std::fprintf(stderr, "image_bench: %s needs a positive number\n", flag.c_str());
-      return 2;
-    }
-    if (flag == "--events") {
-      events = v;
-    } else if (flag == "--commands") {
-      commands = v;
-    } else {
-      std::fprintf(stderr, "usage: image_bench [--events N] [--commands N]\n");
-      return 2;
-    }
+  CLI::App app("Memory-image benchmarks, each beside a baseline measured in the same run.",
+               "image_bench");
+  app.add_option("--events", events, "events in the recovery journal (default 10000000)")
+      ->type_name("N")
+      ->check(Positive());
+  app.add_option("--commands", commands, "commands per throughput run (default 1000000)")
+      ->type_name("N")
+      ->check(Positive());
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "image_bench: %s (try: image_bench --help)\n", e.what());
+    return 2;
   }
   for (auto d : {engram::Durability::kProcess, engram::Durability::kSync}) {
     const char* level = d == engram::Durability::kProcess ? "process" : "sync";

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "engram/journal/journal.h"
 #include "engram/journal/journal_scan.h"
 #include "engram/journal/reader.h"
@@ -343,26 +345,46 @@ void Scan(uint64_t records) {
   std::fflush(stdout);
 }
 
+// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
+// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
+        return "'" + s + "' is not a number > 0";
+      },
+      "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   uint64_t scan_records = 10000000;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--dir" && i + 1 < argc) {
-      g_base = argv[++i];
-    } else if (a == "--scan-records" && i + 1 < argc) {
-      scan_records = std::strtoull(argv[++i], nullptr, 10);
-    } else if (a == "--only" && i + 1 < argc) {
-      g_only = argv[++i];
-    } else if (a == "--quick") {
-      g_quick = true;
-      scan_records = 1000000;
-    } else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--scan-records N] [--quick] [--only GROUP]\n", argv[0]);
-      return 2;
-    }
+  CLI::App app("Journal benchmarks, each beside its baseline measured in the same run; prints "
+               "`name: ours X, peer Y, ratio Z`.",
+               "journal_bench");
+  app.add_option("--dir", g_base, "where the journals are written (default /tmp)")
+      ->type_name("DIR");
+  CLI::Option* scan = app.add_option("--scan-records", scan_records,
+                                     "records of the scan benchmark (default 10000000; "
+                                     "1000000 with --quick)")
+                          ->type_name("N")
+                          ->check(Positive());
+  app.add_flag("--quick", g_quick, "smaller runs");
+  app.add_option("--only", g_only, "run one group")
+      ->type_name("GROUP")
+      ->check(CLI::IsMember({"append", "rolls", "sync", "latency", "scan"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "journal_bench: %s (try: journal_bench --help)\n", e.what());
+    return 2;
   }
+  if (g_quick && scan->count() == 0) scan_records = 1000000;
   auto want = [&](const char* name) { return g_only.empty() || g_only == name; };
   if (want("append")) {
     for (size_t payload : {64, 1024, 4096}) {

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "engram/actors/actor_system.h"
 #include "bench/bench_util.h"
 
@@ -40,20 +42,37 @@ double EngramIdleCpuSeconds(int threads, int actors, double settle_s, double wal
   return engram::bench::ProcessCpuSeconds() - cpu0;
 }
 
+// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
+// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
+        return "'" + s + "' is not a number > 0";
+      },
+      "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   double seconds = 2.0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) {
-      threads = std::atoi(argv[i + 1]);
-    } else if (!std::strcmp(argv[i], "--seconds")) {
-      seconds = std::atof(argv[i + 1]);
-    } else {
-      std::fprintf(stderr, "usage: idle_cpu [--threads N] [--seconds S]\n");
-      return 2;
-    }
+  CLI::App app("CPU burnt by an idle runtime (1000 idle actors), engram beside CAF 0.17.6.",
+               "idle_cpu");
+  app.add_option("--threads", threads, "worker threads (default: one per core)")
+      ->check(Positive());
+  app.add_option("--seconds", seconds, "wall seconds measured (default 2)")
+      ->check(Positive());
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "idle_cpu: %s (try: idle_cpu --help)\n", e.what());
+    return 2;
   }
   constexpr int kActors = 1000;
   const double settle = 0.5;

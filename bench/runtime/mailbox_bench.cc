@@ -9,10 +9,10 @@
 #include <benchmark/benchmark.h>
 
 #include "engram/actors/actor_system.h"
-#include "engram/actors/internal/mailbox.h"
+#include "actors/internal/mailbox.h"
 #include "engram/base/internal/mutex.h"
 #include "concurrentqueue/concurrentqueue.h"
-#include "engram/runtime/internal/scheduler.h"
+#include "runtime/internal/scheduler.h"
 
 namespace engram {
 namespace {

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "engram/actors/internal/mailbox.h"
+#include "actors/internal/mailbox.h"
 #include "concurrentqueue/concurrentqueue.h"
 
 namespace {

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "bench/savina/caf_workloads.h"
 #include "bench/savina/engram_workloads.h"
 
@@ -67,6 +69,19 @@ std::string Human(double v) {
   return buf;
 }
 
+// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
+// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
+        return "'" + s + "' is not a number > 0";
+      },
+      "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,33 +89,24 @@ int main(int argc, char** argv) {
   int reps = 3;
   double scale = 1.0;
   std::string only;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "savina: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--threads") {
-      threads = std::atoi(value());
-    } else if (a == "--reps") {
-      reps = std::max(1, std::atoi(value()));
-    } else if (a == "--scale") {
-      scale = std::atof(value());
-    } else if (a == "--only") {
-      only = value();
-    } else {
-      std::fprintf(stderr,
-                   "savina: unknown argument '%s'\n"
-                   "usage: savina [--threads N] [--reps R] [--scale F] [--only NAME]\n",
-                   a.c_str());
-      return 2;
-    }
-  }
-  if (threads < 1 || scale <= 0) {
-    std::fprintf(stderr, "savina: --threads must be >= 1 and --scale > 0\n");
+  CLI::App app("Savina workloads on engram and on CAF 0.17.6 with the same worker count; "
+               "prints `name: engram X/s, caf Y/s, ratio X/Y`.",
+               "savina");
+  app.add_option("--threads", threads, "worker threads (default: one per core)")
+      ->check(Positive());
+  app.add_option("--reps", reps, "runs per figure, the median is printed (default 3)")
+      ->check(Positive());
+  app.add_option("--scale", scale, "multiplies every workload's size (default 1; e.g. 0.1)")
+      ->check(Positive());
+  app.add_option("--only", only, "run one workload")
+      ->check(CLI::IsMember({"pingpong", "counting", "fjthrput", "threadring", "fjcreate", "big",
+                             "chameneos", "idle"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "savina: %s (try: savina --help)\n", e.what());
     return 2;
   }
 

@@ -1,12 +1,12 @@
-#include "engram/bus/internal/bus_core.h"
+#include "bus/internal/bus_core.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "bus/internal/delivery.h"
 #include "engram/actors/actor.h"
 #include "engram/actors/actor_system.h"
-#include "engram/bus/internal/delivery.h"
 #include "engram/bus/topic.h"
 
 namespace engram::internal {
@@ -89,7 +89,7 @@ absl::Status BusCore::Lookup(std::string_view topic, std::shared_ptr<const Match
 
 absl::StatusOr<PublishReceipt> BusCore::Publish(std::string_view topic,
                                                 std::shared_ptr<EventRecord> record,
-                                                PublishOptions options) {
+                                                PublishOptions&& options) {
   std::shared_ptr<const MatchList> targets;
   absl::Status st = Lookup(topic, &targets);
   if (!st.ok()) return st;

@@ -1,11 +1,10 @@
-#include "engram/bus/internal/consumer_group.h"
+#include "bus/internal/consumer_group.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
-#include "engram/bus/internal/delivery.h"
 
 namespace engram::internal {
 
@@ -23,7 +22,7 @@ ConsumerGroup::ConsumerGroup(std::string pattern, std::string name, GroupMode mo
                 : mode_ == GroupMode::kExclusive ? 1
                                                  : 0;
   MutexLock lock(&mu_);
-  partitions_.resize(n);
+  partitions_ = std::vector<Partition>(static_cast<size_t>(n));  // no moves: Partition is move-only
 }
 
 bool ConsumerGroup::Accepts(const EventRecord& event) const noexcept {
@@ -88,25 +87,90 @@ OfferResult ConsumerGroup::Offer(const std::shared_ptr<const EventRecord>& event
   MutexLock lock(&mu_);
   if (members_.empty()) return OfferResult::kClosed;
   Partition& part = partitions_[p];
-  if (part.in_flight > 0 && !IsMember(part.owner.get())) {
-    // The owner left with events of this partition still in flight: hold
-    // this one until they finish, so the next owner cannot overtake them.
+  if ((part.in_flight > 0 && !IsMember(part.owner.get())) || !part.retrying.empty()) {
+    // The owner left with events of this partition still in flight, or one
+    // of them waits out a retry: hold this one until they finish, so it
+    // cannot overtake them.
     part.held.push_back(event);
     return OfferResult::kAccepted;
   }
   if (part.in_flight == 0) part.owner = Assigned(p);
-  const OfferResult r = part.owner->Offer(event, shared_from_this(), p, /*force=*/false);
-  if (r == OfferResult::kAccepted) ++part.in_flight;
+  return OfferToOwner(p, event, /*force=*/false);
+}
+
+OfferResult ConsumerGroup::OfferToOwner(int partition,
+                                        const std::shared_ptr<const EventRecord>& event,
+                                        bool force) {
+  Partition& part = partitions_[partition];
+  std::optional<Delivery> d;
+  const OfferResult r = part.owner->Offer(event, shared_from_this(), partition, force, &d);
+  if (r != OfferResult::kAccepted) return r;
+  ++part.in_flight;
+  if (d.has_value()) Send(part, std::move(*d));  // else held by a paused owner
   return r;
 }
 
-void ConsumerGroup::Done(int partition, std::shared_ptr<const EventRecord> reroute,
+void ConsumerGroup::Send(Partition& part, Delivery d) {
+  if (d.sub->kind() == Subscription::Kind::kActor) {
+    if (part.sent > 0 || !part.parked.empty()) {
+      part.parked.push_back(std::move(d));
+      return;
+    }
+    ++part.sent;
+    d.in_window = true;
+  }
+  std::shared_ptr<Subscription> sub = d.sub;
+  sub->Dispatch(std::move(d));
+}
+
+void ConsumerGroup::Release(Partition& part) {
+  if (!part.retrying.empty()) return;
+  while (!part.parked.empty()) {
+    if (part.parked.front().sub->kind() == Subscription::Kind::kActor && part.sent > 0) return;
+    Delivery d = std::move(part.parked.front());
+    part.parked.pop_front();
+    if (d.sub->kind() == Subscription::Kind::kActor) {
+      ++part.sent;
+      d.in_window = true;
+    }
+    std::shared_ptr<Subscription> sub = d.sub;
+    sub->Dispatch(std::move(d));
+  }
+}
+
+void ConsumerGroup::HoldForRetry(int partition, const EventRecord* event) {
+  if (partition < 0) return;
+  MutexLock lock(&mu_);
+  partitions_[partition].retrying.push_back(event);
+}
+
+bool ConsumerGroup::Park(Delivery& d) {
+  if (d.partition < 0) return false;
+  MutexLock lock(&mu_);
+  Partition& part = partitions_[d.partition];
+  if (part.retrying.empty()) return false;
+  if (std::find(part.retrying.begin(), part.retrying.end(), d.event.get()) !=
+      part.retrying.end()) {
+    return false;  // the retry itself
+  }
+  part.parked.push_back(std::move(d));
+  return true;
+}
+
+void ConsumerGroup::Done(int partition, const EventRecord* finished, bool in_window,
+                         std::shared_ptr<const EventRecord> reroute,
                          std::vector<std::shared_ptr<const EventRecord>>* orphans) {
   if (partition < 0) return;
   DispatchScope scope;
   MutexLock lock(&mu_);
   Partition& part = partitions_[partition];
   if (part.in_flight > 0) --part.in_flight;
+  if (in_window && part.sent > 0) --part.sent;
+  auto r = std::find(part.retrying.begin(), part.retrying.end(), finished);
+  if (r != part.retrying.end()) part.retrying.erase(r);
+  // The deliveries that waited (behind the retry, or for the window) go
+  // out first: they were admitted before anything held.
+  Release(part);
   if (reroute) {
     // Back in publication order among the held events (several can come
     // back from a stopped member, each in its own completion).
@@ -123,7 +187,7 @@ void ConsumerGroup::Done(int partition, std::shared_ptr<const EventRecord> rerou
 void ConsumerGroup::Flush(int partition,
                           std::vector<std::shared_ptr<const EventRecord>>* orphans) {
   Partition& part = partitions_[partition];
-  if (part.held.empty()) return;
+  if (part.held.empty() || !part.retrying.empty()) return;
   const bool owner_here = part.owner && IsMember(part.owner.get());
   if (part.in_flight > 0 && !owner_here) return;  // wait for the departed owner
   if (members_.empty()) {
@@ -137,10 +201,7 @@ void ConsumerGroup::Flush(int partition,
     part.held.pop_front();
     // Forced: these events were admitted to the group already; blocking
     // here (possibly on a consumer's thread) could deadlock.
-    if (part.owner->Offer(e, shared_from_this(), partition, /*force=*/true) ==
-        OfferResult::kAccepted) {
-      ++part.in_flight;
-    } else {
+    if (OfferToOwner(partition, e, /*force=*/true) != OfferResult::kAccepted) {
       orphans->push_back(std::move(e));
     }
   }

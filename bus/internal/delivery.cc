@@ -1,8 +1,8 @@
-#include "engram/bus/internal/delivery.h"
+#include "bus/internal/delivery.h"
 
 #include <vector>
 
-#include "engram/bus/internal/subscription.h"
+#include "bus/internal/subscription.h"
 
 namespace engram::internal {
 namespace {
@@ -30,6 +30,7 @@ Delivery& Delivery::operator=(Delivery&& o) noexcept {
     group = std::move(o.group);
     partition = o.partition;
     attempt = o.attempt;
+    in_window = o.in_window;
   }
   return *this;
 }
@@ -37,6 +38,7 @@ Delivery& Delivery::operator=(Delivery&& o) noexcept {
 Delivery::~Delivery() {
   if (sub == nullptr) return;
   Delivery self(std::move(event), std::move(sub), std::move(group), partition, attempt);
+  self.in_window = in_window;
   CompleteDelivery(std::move(self),
                    absl::UnavailableError("the subscriber stopped before handling the event"),
                    /*abandoned=*/true);

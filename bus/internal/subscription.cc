@@ -1,4 +1,4 @@
-#include "engram/bus/internal/subscription.h"
+#include "bus/internal/subscription.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,9 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bus/internal/consumer_group.h"
 #include "engram/actors/actor_ref.h"
-#include "engram/bus/internal/bus_core.h"
-#include "engram/bus/internal/consumer_group.h"
 
 namespace engram::internal {
 
@@ -60,7 +59,8 @@ class BusAck final : public ReplyTarget {
 Subscription::Subscription(uint64_t id, std::string pattern, SubscriptionOptions options,
                            const TypeTag* payload_type, Kind kind, ActorRef target,
                            EventCallback callback, TimerService* timers,
-                           std::weak_ptr<BusCore> core, std::shared_ptr<BusCounters> counters)
+                           std::weak_ptr<DeliverySink> sink,
+                           std::shared_ptr<BusCounters> counters)
     : id_(id),
       pattern_(std::move(pattern)),
       options_(std::move(options)),
@@ -69,7 +69,7 @@ Subscription::Subscription(uint64_t id, std::string pattern, SubscriptionOptions
       target_(std::move(target)),
       callback_(std::move(callback)),
       timers_(timers),
-      core_(std::move(core)),
+      sink_(std::move(sink)),
       counters_(std::move(counters)) {}
 
 bool Subscription::Accepts(const EventRecord& event) const noexcept {
@@ -117,7 +117,7 @@ void Subscription::ReleaseSlot() noexcept {
 
 OfferResult Subscription::Offer(const std::shared_ptr<const EventRecord>& event,
                                 const std::shared_ptr<ConsumerGroup>& group, int partition,
-                                bool force) {
+                                bool force, std::optional<Delivery>* out) {
   if (closed()) return OfferResult::kClosed;
   if (options_.capacity > 0) {
     if (force) {
@@ -152,6 +152,10 @@ OfferResult Subscription::Offer(const std::shared_ptr<const EventRecord>& event,
       return OfferResult::kAccepted;
     }
   }
+  if (out != nullptr) {
+    out->emplace(std::move(d));
+    return OfferResult::kAccepted;
+  }
   Dispatch(std::move(d));
   return OfferResult::kAccepted;
 }
@@ -165,10 +169,13 @@ void Subscription::Dispatch(Delivery d) {
   const int attempt = d.attempt;
   std::unique_ptr<Envelope> e = event->MakeActorEnvelope(event, attempt);
   e->reply() = std::make_unique<BusAck>(std::move(d));
-  internal::Deliver(target_.cell(), e.release());
+  internal::Deliver(ActorRefAccess::Cell(target_), e.release());
 }
 
 void Subscription::RunCallback(Delivery d) noexcept {
+  // A retry of an earlier event of this key holds the partition: wait
+  // behind it (the group dispatches `d` again when the retry is over).
+  if (d.group && d.partition >= 0 && d.group->Park(d)) return;
   absl::Status s;
   try {
     s = callback_(d.event, d.attempt);
@@ -180,94 +187,121 @@ void Subscription::RunCallback(Delivery d) noexcept {
   Complete(std::move(d), std::move(s), false);
 }
 
+Subscription::Outcome Subscription::Decide(const Delivery& d, const absl::Status& status,
+                                           bool gone, bool bus_alive) const noexcept {
+  if (status.ok()) return Outcome::kDone;
+  // A group member stopped: another member takes the event (the standby
+  // of an exclusive group takes over here).
+  if (gone && bus_alive && !options_.group.empty()) return Outcome::kReroute;
+  if (!gone && bus_alive && !closed() && d.attempt < options_.retry.max_attempts) {
+    return Outcome::kRetry;
+  }
+  return Outcome::kExhausted;
+}
+
 void Subscription::Complete(Delivery d, absl::Status status, bool abandoned) {
   if (status.ok()) {
     delivered_.fetch_add(1, std::memory_order_relaxed);
-    std::vector<std::shared_ptr<const EventRecord>> orphans = EndDelivery(d, nullptr);
+    std::vector<std::shared_ptr<const EventRecord>> orphans =
+        EndDelivery(d, d.event.get(), nullptr);
     if (orphans.empty()) return;  // the common case: no weak_ptr lock
-    if (auto core = core_.lock()) {
+    if (auto sink = sink_.lock()) {
       for (auto& e : orphans) {
-        core->DeadLetter(std::move(e), "consumer group has no members", 0, name());
+        sink->DeadLetter(std::move(e), "consumer group has no members", 0, name());
       }
     }
     return;
   }
   failed_attempts_.fetch_add(1, std::memory_order_relaxed);
-  std::shared_ptr<BusCore> core = core_.lock();
+  std::shared_ptr<DeliverySink> sink = sink_.lock();
   // The subscriber is gone: its actor stopped, or the runner was retired.
   const bool gone = abandoned || (kind_ == Kind::kActor && !target_.alive());
-  if (gone && core && !options_.group.empty()) {
-    // A group member stopped: unsubscribe it and give the event to another
-    // member (the standby of an exclusive group takes over here).
-    core->RemoveStopped(id_);
-    rerouted_.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<const EventRecord> event = std::move(d.event);
-    std::shared_ptr<ConsumerGroup> group = d.group;
-    const bool partitioned = group && d.partition >= 0;
-    std::vector<std::shared_ptr<const EventRecord>> orphans =
-        EndDelivery(d, partitioned ? event : nullptr);
-    if (partitioned) {
-      for (auto& e : orphans) {
-        core->DeadLetter(std::move(e), absl::StrCat("consumer group \"", options_.group,
-                                                    "\" has no members left"), 0, name());
-      }
-    } else if (!group || group->Offer(event) != OfferResult::kAccepted) {
-      dead_lettered_.fetch_add(1, std::memory_order_relaxed);
-      core->DeadLetter(std::move(event),
-                       absl::StrCat("subscriber \"", name(), "\" stopped (", status.ToString(),
-                                    ") and no other group member took the event"),
-                       d.attempt, name());
+  const Outcome outcome = Decide(d, status, gone, sink != nullptr);
+  // A stopped subscriber is unsubscribed first (for a group member this
+  // also moves its partitions' ownership before the event is re-routed).
+  if (gone && sink && (kind_ == Kind::kActor || !options_.group.empty())) {
+    sink->RemoveStopped(id_);
+  }
+  std::shared_ptr<const EventRecord> event = std::move(d.event);
+  const EventRecord* const finished = event.get();
+  const int attempts = d.attempt;
+  std::vector<std::shared_ptr<const EventRecord>> orphans;
+  const char* orphan_reason = "consumer group has no members";
+  switch (outcome) {
+    case Outcome::kDone:
+      break;  // handled above
+    case Outcome::kRetry: {
+      retried_.fetch_add(1, std::memory_order_relaxed);
+      const RetryPolicy& r = options_.retry;
+      absl::Duration delay = r.initial_backoff * std::pow(r.multiplier, d.attempt - 1);
+      delay = std::min(delay, r.max_backoff);
+      // The retry keeps its slot and its group partition; the partition
+      // holds later events of the key until this one finishes.
+      if (d.group) d.group->HoldForRetry(d.partition, finished);
+      d.event = std::move(event);
+      ++d.attempt;
+      timers_->Schedule(delay, absl::ZeroDuration(), [d = std::move(d)]() mutable {
+        std::shared_ptr<Subscription> sub = d.sub;
+        sub->Dispatch(std::move(d));
+      });
+      return;
     }
-    return;
+    case Outcome::kReroute: {
+      rerouted_.fetch_add(1, std::memory_order_relaxed);
+      std::shared_ptr<ConsumerGroup> group = d.group;
+      const bool partitioned = group && d.partition >= 0;
+      // A partitioned event goes back to its partition (ahead of what it
+      // holds); any other is offered to the group afresh.
+      orphans = EndDelivery(d, finished, partitioned ? event : nullptr);
+      orphan_reason = "has no members left";
+      if (!partitioned && (!group || group->Offer(event) != OfferResult::kAccepted)) {
+        dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+        sink->DeadLetter(std::move(event),
+                         absl::StrCat("subscriber \"", name(), "\" stopped (", status.ToString(),
+                                      ") and no other group member took the event"),
+                         attempts, name());
+      }
+      break;
+    }
+    case Outcome::kExhausted: {
+      orphans = EndDelivery(d, finished, nullptr);
+      // Never dead-letter a dead letter.
+      const bool system_topic = event->attributes.subject.rfind("$dlq.", 0) == 0;
+      if (options_.exhausted == ExhaustedPolicy::kDeadLetter && sink && !system_topic) {
+        dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+        sink->DeadLetter(std::move(event),
+                         absl::StrCat("subscriber \"", name(), "\" failed after ", attempts,
+                                      attempts == 1 ? " attempt: " : " attempts: ",
+                                      status.ToString()),
+                         attempts, name());
+      } else {
+        discarded_.fetch_add(1, std::memory_order_relaxed);
+        counters_->discarded.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
+    }
   }
-  if (gone && kind_ == Kind::kActor && core) core->RemoveStopped(id_);
-  if (!gone && !closed() && core && d.attempt < options_.retry.max_attempts) {
-    retried_.fetch_add(1, std::memory_order_relaxed);
-    const RetryPolicy& r = options_.retry;
-    absl::Duration delay = r.initial_backoff * std::pow(r.multiplier, d.attempt - 1);
-    delay = std::min(delay, r.max_backoff);
-    ++d.attempt;
-    timers_->Schedule(delay, absl::ZeroDuration(), [d = std::move(d)]() mutable {
-      std::shared_ptr<Subscription> sub = d.sub;
-      sub->Dispatch(std::move(d));
-    });
-    return;
+  if (sink) {
+    for (auto& e : orphans) {
+      const std::string reason =
+          outcome == Outcome::kReroute
+              ? absl::StrCat("consumer group \"", options_.group, "\" ", orphan_reason)
+              : std::string(orphan_reason);
+      sink->DeadLetter(std::move(e), reason, 0, name());
+    }
   }
-  Exhausted(d, status);
 }
 
 std::vector<std::shared_ptr<const EventRecord>> Subscription::EndDelivery(
-    Delivery& d, std::shared_ptr<const EventRecord> reroute) {
+    Delivery& d, const EventRecord* finished, std::shared_ptr<const EventRecord> reroute) {
   std::shared_ptr<ConsumerGroup> group = std::move(d.group);
   d.sub.reset();
   ReleaseSlot();
   std::vector<std::shared_ptr<const EventRecord>> orphans;
-  if (group && d.partition >= 0) group->Done(d.partition, std::move(reroute), &orphans);
+  if (group && d.partition >= 0) {
+    group->Done(d.partition, finished, d.in_window, std::move(reroute), &orphans);
+  }
   return orphans;
-}
-
-void Subscription::Exhausted(Delivery& d, const absl::Status& status) {
-  std::shared_ptr<const EventRecord> event = std::move(d.event);
-  const int attempts = d.attempt;
-  std::vector<std::shared_ptr<const EventRecord>> orphans = EndDelivery(d, nullptr);
-  std::shared_ptr<BusCore> core = core_.lock();
-  const bool system_topic = event->attributes.subject.rfind("$dlq.", 0) == 0;
-  if (options_.exhausted == ExhaustedPolicy::kDeadLetter && core && !system_topic) {
-    dead_lettered_.fetch_add(1, std::memory_order_relaxed);
-    core->DeadLetter(std::move(event),
-                     absl::StrCat("subscriber \"", name(), "\" failed after ", attempts,
-                                  attempts == 1 ? " attempt: " : " attempts: ",
-                                  status.ToString()),
-                     attempts, name());
-  } else {
-    discarded_.fetch_add(1, std::memory_order_relaxed);
-    counters_->discarded.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (core) {
-    for (auto& e : orphans) {
-      core->DeadLetter(std::move(e), "consumer group has no members", 0, name());
-    }
-  }
 }
 
 void Subscription::Pause() {

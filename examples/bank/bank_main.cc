@@ -36,6 +36,12 @@
 //   bank journal verify|dump|stats|tail DIR ...
 //     The `engram journal` command line, with the bank's event types: dump
 //     and tail also print each event's fields.
+//
+// `bank --help` and `bank <command> --help` describe every option (CLI11).
+// run, check, replay and hash also take --threads T; check also takes
+// --durability and --segment-size (for what it writes while completing
+// transfers). A bad argument prints one line naming the flag and the value
+// and exits 2.
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,6 +54,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -64,6 +72,7 @@ struct Args {
   int64_t accounts = 0;
   int64_t transfers = 0;
   int threads = 0;
+  std::string durability_name = "process";
   engram::Durability durability = engram::Durability::kProcess;
   uint64_t seed = 1;
   uint64_t segment_size = 0;  // 0: the journal's default
@@ -73,90 +82,172 @@ struct Args {
   std::vector<uint64_t> at;
 };
 
-[[noreturn]] void Usage(const std::string& error) {
-  std::fprintf(stderr,
-               "bank: %s\n"
-               "usage: bank run --journal DIR --accounts N --transfers M [--threads T]\n"
-               "                [--durability process|sync] [--seed S]\n"
-               "                [--segment-size BYTES (4K..1G, suffix K or M; default 64M)]\n"
-               "       bank check --journal DIR   (exit 3: nothing was written)\n"
-               "       bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]\n"
-               "       bank hash --journal DIR --at LSN [--at LSN ...]\n",
-               error.c_str());
-  std::exit(2);
+constexpr int kExitUsage = 2;
+
+// A decimal number >= `min` (and <= INT64_MAX); the message names the value,
+// CLI11 prefixes the flag: "--accounts: 'many' is not a number >= 2".
+CLI::Validator AtLeast(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        int64_t v = 0;
+        if (absl::SimpleAtoi(s, &v) && v >= min) return "";
+        return absl::StrCat("'", s, "' is not a number >= ", min);
+      },
+      "");
 }
 
-Args Parse(int argc, char** argv) {
-  if (argc < 2) Usage("missing command (run or check)");
-  Args a;
-  a.command = argv[1];
-  if (a.command != "run" && a.command != "check" && a.command != "replay" &&
-      a.command != "hash") {
-    Usage(absl::StrCat("unknown command '", a.command, "'"));
+// --segment-size: BYTES, or a number with a K (KiB) or M (MiB) suffix,
+// 4K..1G; rewritten to the number of bytes.
+CLI::Validator SegmentSize() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        std::string digits = s;
+        uint64_t unit = 1;
+        if (!digits.empty() && (digits.back() == 'K' || digits.back() == 'k')) {
+          unit = uint64_t{1} << 10;
+          digits.pop_back();
+        } else if (!digits.empty() && (digits.back() == 'M' || digits.back() == 'm')) {
+          unit = uint64_t{1} << 20;
+          digits.pop_back();
+        }
+        uint64_t v = 0;
+        constexpr uint64_t kMin = uint64_t{4} << 10, kMax = uint64_t{1} << 30;
+        if (!absl::SimpleAtoi(digits, &v) || v > kMax / unit || v * unit < kMin) {
+          return absl::StrCat("'", s,
+                              "' is not a size from 4096 (4K) to 1073741824 (1024M) bytes");
+        }
+        s = std::to_string(v * unit);
+        return "";
+      },
+      "");
+}
+
+// The command line; `bank journal ...` is handed to engram_tools.
+struct CommandLine {
+  CLI::App app{"The bank example: accounts and transfers as persistent actors of a memory "
+               "image.\nExit codes: 0 ok, 1 error (or money not conserved), 2 bad arguments, "
+               "3 (check) nothing was written.",
+               "bank"};
+  CLI::App* journal = nullptr;
+};
+
+void Define(CommandLine* cl, Args* a) {
+  CLI::App& app = cl->app;
+  app.require_subcommand(0, 1);
+  auto common = [&](CLI::App* c) {
+    c->add_option("--journal", a->journal, "the journal directory")
+        ->type_name("DIR")
+        ->required();
+    c->add_option("--threads", a->threads, "worker threads, >= 1 (default: one per core)")
+        ->type_name("T")
+        ->check(AtLeast(1));
+  };
+  auto durability = [&](CLI::App* c) {
+    c->add_option("--durability", a->durability_name,
+                  "when a transfer is acknowledged: process (in the page cache) or sync "
+                  "(on disk); default process")
+        ->type_name("LEVEL")
+        ->check(CLI::IsMember({"process", "sync"}));
+  };
+  auto segment_size = [&](CLI::App* c) {
+    c->add_option("--segment-size", a->segment_size,
+                  "size of journal segments created from now on: bytes, or with a K or M "
+                  "suffix (256K); 4K..1G; default 64M")
+        ->type_name("BYTES")
+        ->transform(SegmentSize());
+  };
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Recover, create N accounts of 1000 if new, finish interrupted transfers, perform M "
+      "random transfers; print `acked K` at least every 1,000 transfers and at the end.");
+  common(run);
+  run->add_option("--accounts", a->accounts, "accounts to create when the journal is new, >= 2")
+      ->type_name("N")
+      ->required()
+      ->check(AtLeast(2));
+  run->add_option("--transfers", a->transfers, "transfers to perform, >= 0 (default 0)")
+      ->type_name("M")
+      ->check(AtLeast(0));
+  durability(run);
+  run->add_option("--seed", a->seed, "random seed, >= 0 (default 1)")
+      ->type_name("S")
+      ->check(AtLeast(0));
+  segment_size(run);
+  CLI::App* check = app.add_subcommand(
+      "check",
+      "Recover, complete or compensate every unfinished transfer, print `accounts=N total=T "
+      "transfers=K`; exit 0 only if T == N*1000, 3 if nothing was written.");
+  common(check);
+  durability(check);
+  segment_size(check);
+  CLI::App* replay = app.add_subcommand(
+      "replay",
+      "Read-only: rebuild the image as of an LSN and print its total and hash; then step or "
+      "run to an event type.");
+  common(replay);
+  replay->add_option("--to", a->to_lsn, "rebuild as of this LSN, >= 1 (default: the end)")
+      ->type_name("LSN")
+      ->check(AtLeast(1));
+  replay->add_option("--step", a->step, "then apply N more records one at a time, >= 1")
+      ->type_name("N")
+      ->check(AtLeast(1));
+  replay->add_option("--break-on", a->break_on,
+                     "then run to the next event of TYPE (e.g. bank.Refunded)")
+      ->type_name("TYPE");
+  CLI::App* hash = app.add_subcommand("hash", "Read-only: print the image hash as of each LSN.");
+  common(hash);
+  hash->add_option("--at", a->at, "an LSN, >= 1; repeat for more")
+      ->type_name("LSN")
+      ->required()
+      ->allow_extra_args(false)
+      ->check(AtLeast(1));
+  for (CLI::App* c : {run, check, replay, hash}) {
+    c->callback([a, c] { a->command = c->get_name(); });
   }
-  for (int i = 2; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) Usage(absl::StrCat(flag, " needs a value"));
-    const std::string value = argv[++i];
-    auto number = [&](int64_t min) {
-      int64_t v = 0;
-      if (!absl::SimpleAtoi(value, &v) || v < min) {
-        Usage(absl::StrCat(flag, ": '", value, "' is not a number >= ", min));
-      }
-      return v;
-    };
-    if (flag == "--journal") {
-      a.journal = value;
-    } else if (flag == "--accounts") {
-      a.accounts = number(2);
-    } else if (flag == "--transfers") {
-      a.transfers = number(0);
-    } else if (flag == "--threads") {
-      a.threads = static_cast<int>(number(1));
-    } else if (flag == "--seed") {
-      a.seed = static_cast<uint64_t>(number(0));
-    } else if (flag == "--to") {
-      a.to_lsn = static_cast<uint64_t>(number(1));
-    } else if (flag == "--step") {
-      a.step = number(1);
-    } else if (flag == "--break-on") {
-      a.break_on = value;
-    } else if (flag == "--segment-size") {
-      // BYTES, or a number with a K (KiB) or M (MiB) suffix.
-      std::string digits = value;
-      uint64_t unit = 1;
-      if (!digits.empty() && (digits.back() == 'K' || digits.back() == 'k')) {
-        unit = uint64_t{1} << 10;
-        digits.pop_back();
-      } else if (!digits.empty() && (digits.back() == 'M' || digits.back() == 'm')) {
-        unit = uint64_t{1} << 20;
-        digits.pop_back();
-      }
-      uint64_t v = 0;
-      constexpr uint64_t kMin = uint64_t{4} << 10, kMax = uint64_t{1} << 30;
-      if (!absl::SimpleAtoi(digits, &v) || v > kMax / unit || v * unit < kMin) {
-        Usage(absl::StrCat("--segment-size: '", value,
-                           "' is not a size from 4096 (4K) to 1073741824 (1024M) bytes"));
-      }
-      a.segment_size = v * unit;
-    } else if (flag == "--at") {
-      a.at.push_back(static_cast<uint64_t>(number(1)));
-    } else if (flag == "--durability") {
-      if (value == "process") {
-        a.durability = engram::Durability::kProcess;
-      } else if (value == "sync") {
-        a.durability = engram::Durability::kSync;
-      } else {
-        Usage(absl::StrCat("--durability: '", value, "' is not process or sync"));
-      }
-    } else {
-      Usage(absl::StrCat("unknown flag '", flag, "'"));
+  // Everything after `journal` goes to the engram journal commands, --help
+  // included.
+  cl->journal = app.add_subcommand("journal",
+                                   "The engram journal command line with the bank's event "
+                                   "types: verify|dump|stats|tail DIR ... (see 'bank journal "
+                                   "--help').")
+                    ->prefix_command();
+  cl->journal->set_help_flag();
+}
+
+// Parses argv into *a; returns an exit code when the program should stop
+// (help printed: 0; bad arguments: 2), else -1.
+int Parse(int argc, char** argv, CommandLine* cl, Args* a) {
+  Define(cl, a);
+  if (argc >= 2 && argv[1][0] != '-') {
+    const std::string c = argv[1];
+    if (c != "run" && c != "check" && c != "replay" && c != "hash" && c != "journal") {
+      std::fprintf(stderr, "bank: unknown command '%s' (try: bank --help)\n", c.c_str());
+      return kExitUsage;
     }
   }
-  if (a.journal.empty()) Usage("--journal DIR is required");
-  if (a.command == "run" && a.accounts == 0) Usage("--accounts N is required");
-  if (a.command == "hash" && a.at.empty()) Usage("hash needs at least one --at LSN");
-  return a;
+  try {
+    cl->app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    return cl->app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    const std::vector<CLI::App*> selected = cl->app.get_subcommands();
+    std::fprintf(stderr, "bank: %s (try: bank %s--help)\n", e.what(),
+                 selected.empty() ? "" : (selected[0]->get_name() + " ").c_str());
+    return kExitUsage;
+  }
+  if (cl->journal->parsed()) {
+    a->command = "journal";
+    return -1;
+  }
+  if (a->command.empty()) {
+    std::fprintf(stderr,
+                 "bank: missing command (run, check, replay, hash or journal; try: bank "
+                 "--help)\n");
+    return kExitUsage;
+  }
+  a->durability =
+      a->durability_name == "sync" ? engram::Durability::kSync : engram::Durability::kProcess;
+  return -1;
 }
 
 double Since(std::chrono::steady_clock::time_point t) {
@@ -401,21 +492,24 @@ int Hash(const Args& a, engram::ActorSystem& system, const engram::EventRegistry
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::string(argv[1]) == "journal") {
+  Args args;
+  CommandLine command_line;
+  if (const int code = Parse(argc, argv, &command_line, &args); code >= 0) return code;
+  if (args.command == "journal") {
     static engram::EventRegistry registry;
     if (absl::Status s = bank::RegisterEvents(registry); !s.ok()) {
       std::fprintf(stderr, "bank: %s\n", s.ToString().c_str());
       return 1;
     }
     return engram::tools::RunJournalCommand(
-        std::vector<std::string>(argv + 2, argv + argc),
+        command_line.journal->remaining(),
         [](const engram::RecordView& v) -> std::string {
           absl::StatusOr<std::string> text =
               registry.Describe(v.type_id, v.schema_version, v.payload, v.lsn);
           return text.ok() ? *text : "(undecodable: " + std::string(text.status().message()) + ")";
-        });
+        },
+        "bank");
   }
-  const Args args = Parse(argc, argv);
   engram::ActorSystemOptions options;
   options.scheduler.threads = args.threads;
   engram::ActorSystem system(options);

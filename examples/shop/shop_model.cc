@@ -3,6 +3,8 @@
 #include <map>
 #include <memory>
 
+#include "engram/base/log.h"
+
 namespace shop {
 namespace {
 
@@ -160,7 +162,10 @@ Services::Services(engram::EventBus& bus, engram::MemoryImage& image) : image_(i
         absl::StrCat("image.", type), [this, fn](const engram::BusEvent<engram::ImageEvent>& e) {
           fn(e.data().stream_id);
         });
-    if (!s.ok()) std::abort();
+    if (!s.ok()) {
+      engram::Log(engram::LogSeverity::kFatal,
+                  absl::StrCat("shop: cannot subscribe to image.", type, ": ", s.status().ToString()));
+    }
   };
   // PaymentService: approves payments up to the limit.
   bus.Subscribe<engram::ImageEvent>("image.shop.OrderRequested",

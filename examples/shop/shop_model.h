@@ -22,15 +22,18 @@
 // exactly once.
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "engram/actors/actor_ref.h"
 #include "engram/base/internal/mutex.h"
 #include "engram/bus/event_bus.h"
+#include "engram/image/event_codec.h"
 #include "engram/image/event_registry.h"
 #include "engram/image/memory_image.h"
 #include "engram/image/persistent_actor.h"
@@ -157,5 +160,71 @@ void RegisterKinds(engram::MemoryImage& image);
 void SetBus(engram::EventBus* bus);
 
 }  // namespace shop
+
+// Field-by-field codecs for the events with padding (OrderRequested has 4
+// bytes between `items` and `amount`, the stock events 4 after `items`):
+// their raw bytes would journal indeterminate padding, which the default
+// codec refuses. Little-endian fields, packed. Decode also reads the raw
+// x86-64 layout (sizeof bytes) that journals written before used.
+namespace shop::internal {
+template <class T>
+absl::StatusOr<T> DecodeLegacyLayout(absl::string_view bytes) {
+  T e;
+  std::memcpy(&e, bytes.data(), sizeof(T));
+  return e;
+}
+
+// StockReserved and StockReleased: {order, items}.
+template <class T>
+struct StockCodec {
+  static void Encode(const T& e, std::string* out) {
+    engram::codec::Put(out, e.order);
+    engram::codec::Put(out, e.items);
+  }
+  static absl::StatusOr<T> Decode(absl::string_view bytes) {
+    if (bytes.size() == sizeof(T)) return DecodeLegacyLayout<T>(bytes);
+    engram::codec::FieldReader r(bytes);
+    T e;
+    r.Get(&e.order);
+    r.Get(&e.items);
+    if (absl::Status s = r.Finish(); !s.ok()) return s;
+    return e;
+  }
+  static std::string ToText(const T& e) {
+    return absl::StrCat("order=", e.order, " items=", e.items);
+  }
+};
+}  // namespace shop::internal
+
+namespace engram {
+template <>
+struct EventCodec<shop::OrderRequested> {
+  static void Encode(const shop::OrderRequested& e, std::string* out) {
+    codec::Put(out, e.order);
+    codec::Put(out, e.items);
+    codec::Put(out, e.amount);
+  }
+  static absl::StatusOr<shop::OrderRequested> Decode(absl::string_view bytes) {
+    if (bytes.size() == sizeof(shop::OrderRequested)) {
+      return shop::internal::DecodeLegacyLayout<shop::OrderRequested>(bytes);
+    }
+    codec::FieldReader r(bytes);
+    shop::OrderRequested e;
+    r.Get(&e.order);
+    r.Get(&e.items);
+    r.Get(&e.amount);
+    if (absl::Status s = r.Finish(); !s.ok()) return s;
+    return e;
+  }
+  static std::string ToText(const shop::OrderRequested& e) {
+    return absl::StrCat("order=", e.order, " items=", e.items, " amount=", e.amount);
+  }
+};
+
+template <>
+struct EventCodec<shop::StockReserved> : shop::internal::StockCodec<shop::StockReserved> {};
+template <>
+struct EventCodec<shop::StockReleased> : shop::internal::StockCodec<shop::StockReleased> {};
+}  // namespace engram
 
 #endif  // ENGRAM_EXAMPLES_SHOP_SHOP_MODEL_H_

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "engram/base/internal/mutex.h"
 #include "engram/actors/actor_system.h"
+#include "runtime/internal/scheduler.h"
 
 namespace engram {
 namespace {

@@ -10,6 +10,7 @@
 #include <latch>
 #include "engram/base/internal/mutex.h"
 #include "engram/actors/actor_system.h"
+#include "runtime/internal/scheduler.h"
 
 namespace engram {
 namespace {

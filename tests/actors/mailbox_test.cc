@@ -1,4 +1,4 @@
-#include "engram/actors/internal/mailbox.h"
+#include "actors/internal/mailbox.h"
 
 #include <atomic>
 #include <thread>
@@ -40,7 +40,7 @@ TEST_CASE("the first push into a blocked mailbox reports that it unblocked it",
   REQUIRE_FALSE(mb.TryBlock());  // not empty: the owner must go on
   Envelope* rest = mb.Close();
   REQUIRE(rest == c);
-  REQUIRE(rest->next == nullptr);
+  REQUIRE(Mailbox::TakeNext(rest) == nullptr);
   delete rest;
   auto* d = new TypedEnvelope<int>(4);
   REQUIRE(mb.Push(d) == Mailbox::PushResult::kClosed);

@@ -217,5 +217,121 @@ TEST_CASE("events held for a group that loses its last member go to the dead-let
   REQUIRE_THAT(reasons[0], Catch::Contains("consumer group \"x\" has no members"));
 }
 
+
+TEST_CASE("a retry in a key-hash group holds its key: later events of the key wait behind it",
+          "[bus][group][retry]") {
+  const absl::Time t0 = absl::FromUnixSeconds(100);
+  DeterministicScheduler sched(t0);
+  ActorSystem system(sched);
+  EventBus bus(system);
+  // (key, n, attempt) in handling order; event ("a", 0) fails once.
+  std::vector<std::string> handled;
+  SubscriptionOptions o = Group("billing", GroupMode::kKeyHash);
+  o.retry.max_attempts = 3;
+  o.retry.initial_backoff = absl::Milliseconds(100);
+  REQUIRE(bus.Subscribe<Order>("orders", [&](const BusEvent<Order>& e) -> absl::Status {
+               handled.push_back(*e.partition_key() + std::to_string(e.data().id) + "#" +
+                                 std::to_string(e.attempt()));
+               if (*e.partition_key() == "a" && e.data().id == 0 && e.attempt() == 1) {
+                 return absl::UnavailableError("database down");
+               }
+               return absl::OkStatus();
+             }, o).ok());
+  auto publish = [&](const std::string& key, int n) {
+    PublishOptions po;
+    po.partition_key = key;
+    REQUIRE(bus.Publish("orders", Order{n}, po).ok());
+  };
+  publish("a", 0);
+  publish("a", 1);  // queued behind a0 before a0 fails
+  sched.RunUntilIdle();
+  publish("a", 2);  // published while a0 waits out its backoff
+  sched.RunUntilIdle();
+  // Nothing of key "a" overtakes the retry of a0.
+  REQUIRE(handled == std::vector<std::string>{"a0#1"});
+  sched.Advance(absl::Milliseconds(100));
+  sched.RunUntilIdle();
+  REQUIRE(handled == std::vector<std::string>{"a0#1", "a0#2", "a1#1", "a2#1"});
+  REQUIRE(bus.stats().dead_lettered == 0);
+}
+
+TEST_CASE("an exhausted retry in a key-hash group releases its key to the events behind it",
+          "[bus][group][retry]") {
+  const absl::Time t0 = absl::FromUnixSeconds(100);
+  DeterministicScheduler sched(t0);
+  ActorSystem system(sched);
+  EventBus bus(system);
+  std::vector<std::string> handled;
+  SubscriptionOptions o = Group("billing", GroupMode::kKeyHash);
+  o.retry.max_attempts = 2;
+  o.retry.initial_backoff = absl::Milliseconds(10);
+  REQUIRE(bus.Subscribe<Order>("orders", [&](const BusEvent<Order>& e) -> absl::Status {
+               handled.push_back(std::to_string(e.data().id) + "#" + std::to_string(e.attempt()));
+               if (e.data().id == 0) return absl::UnavailableError("always down");
+               return absl::OkStatus();
+             }, o).ok());
+  int dead = 0;
+  REQUIRE(bus.Subscribe<DeadLetterEvent>("$dlq.>", [&](const BusEvent<DeadLetterEvent>&) {
+               ++dead;
+             }).ok());
+  PublishOptions po;
+  po.partition_key = "k";
+  REQUIRE(bus.Publish("orders", Order{0}, po).ok());
+  REQUIRE(bus.Publish("orders", Order{1}, po).ok());
+  sched.RunUntilIdle();
+  REQUIRE(handled == std::vector<std::string>{"0#1"});
+  sched.Advance(absl::Milliseconds(10));
+  sched.RunUntilIdle();
+  REQUIRE(handled == std::vector<std::string>{"0#1", "0#2", "1#1"});
+  REQUIRE(dead == 1);
+}
+
+
+// Fails the first attempt of event ("a", 0); logs "<key><n>#<attempt>".
+class FailsA0Once : public Actor {
+ public:
+  explicit FailsA0Once(std::shared_ptr<Log<std::string>> log) {
+    Handle([log](const BusEvent<Order>& e) -> absl::Status {
+      log->Add(*e.partition_key() + std::to_string(e.data().id) + "#" +
+               std::to_string(e.attempt()));
+      if (*e.partition_key() == "a" && e.data().id == 0 && e.attempt() == 1) {
+        return absl::UnavailableError("database down");
+      }
+      return absl::OkStatus();
+    });
+  }
+};
+
+TEST_CASE("a retry in a key-hash group of actors holds its key, also for events already sent",
+          "[bus][group][retry][actor]") {
+  const absl::Time t0 = absl::FromUnixSeconds(100);
+  DeterministicScheduler sched(t0);
+  ActorSystem system(sched);
+  EventBus bus(system);
+  auto log = std::make_shared<Log<std::string>>();
+  ActorRef member = system.Spawn<FailsA0Once>(log);
+  SubscriptionOptions o = Group("billing", GroupMode::kKeyHash);
+  o.retry.max_attempts = 3;
+  o.retry.initial_backoff = absl::Milliseconds(100);
+  auto id = bus.SubscribeActor<Order>("orders", member, o);
+  REQUIRE(id.ok());
+  auto publish = [&](const std::string& key, int n) {
+    PublishOptions po;
+    po.partition_key = key;
+    REQUIRE(bus.Publish("orders", Order{n}, po).ok());
+  };
+  publish("a", 0);
+  publish("a", 1);  // published before a0 fails
+  sched.RunUntilIdle();
+  publish("a", 2);  // published while a0 waits out its backoff
+  sched.RunUntilIdle();
+  REQUIRE(log->items() == std::vector<std::string>{"a0#1"});
+  sched.Advance(absl::Milliseconds(100));
+  sched.RunUntilIdle();
+  REQUIRE(log->items() == std::vector<std::string>{"a0#1", "a0#2", "a1#1", "a2#1"});
+  REQUIRE(bus.Stats(*id)->delivered == 3);
+  REQUIRE(bus.stats().dead_lettered == 0);
+}
+
 }  // namespace
 }  // namespace engram

@@ -11,7 +11,7 @@
 #include "absl/strings/escaping.h"
 
 #include "engram/bus/topic.h"
-#include "engram/bus/internal/topic_trie.h"
+#include "bus/internal/topic_trie.h"
 
 namespace engram {
 namespace {

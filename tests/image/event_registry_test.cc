@@ -15,7 +15,7 @@ struct PriceV1 {
 };
 struct Price {  // version 2: 64-bit cents and a currency code
   int64_t cents;
-  char currency[4];
+  char currency[8];  // no padding: the default codec journals its bytes
 };
 struct Note {
   std::string text;
@@ -121,7 +121,7 @@ namespace engram {
 namespace {
 struct Shipped {
   int64_t order;
-  int32_t parcels;
+  int64_t parcels;  // no padding: the default codec journals its bytes
 };
 }  // namespace
 

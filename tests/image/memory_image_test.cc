@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "engram/actors/actor_system.h"
+#include "engram/image/internal/memory_image_test_peer.h"
 #include "tests/temp_dir.h"
 
 namespace engram {
@@ -165,7 +166,7 @@ TEST_CASE("no reply leaves before the command's events are durable", "[image][ga
   Fixture f(reg, tmp.Sub("journal"));
   REQUIRE(f.status.ok());
   ActorRef c = f.image.Spawn<Counter>(1).value();
-  f.image.HoldOutputs();  // as if the flush were held back
+  internal::MemoryImageTestPeer::HoldOutputs(f.image);  // as if the flush were held back
   auto first = f.system.AskAsync<Done>(c, Add{1}, absl::Seconds(60));
   auto second = f.system.AskAsync<Done>(c, Add{2}, absl::Seconds(60));
   auto third = f.system.AskAsync<int64_t>(c, Get{}, absl::Seconds(60));
@@ -182,7 +183,7 @@ TEST_CASE("no reply leaves before the command's events are durable", "[image][ga
   REQUIRE_FALSE(first.ready());
   REQUIRE_FALSE(second.ready());
   REQUIRE_FALSE(third.ready());
-  f.image.ReleaseOutputs();
+  internal::MemoryImageTestPeer::ReleaseOutputs(f.image);
   REQUIRE(first.Get().ok());
   REQUIRE(second.Get().ok());
   REQUIRE(third.Get().value() == 3);

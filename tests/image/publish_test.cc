@@ -6,6 +6,7 @@
 
 #include "engram/actors/actor_system.h"
 #include "engram/bus/event_bus.h"
+#include "engram/image/internal/memory_image_test_peer.h"
 #include "engram/image/memory_image.h"
 #include "tests/temp_dir.h"
 
@@ -74,7 +75,7 @@ TEST_CASE("a persistent actor's publications leave only when durable, with their
   image.RegisterKind<Account>("account");
   REQUIRE(image.Open(tmp.Sub("journal")).ok());
   ActorRef a = image.Spawn<Account>(1).value();
-  image.HoldOutputs();
+  internal::MemoryImageTestPeer::HoldOutputs(image);
   auto done = system.AskAsync<Done>(a, Deposit{10}, absl::Seconds(60));
   // LSN 1 creates the stream, 2 catalogs the type, 3 and 4 are the events.
   for (int i = 0; i < 60000 && image.journal()->last_lsn() < 4; ++i) {
@@ -86,7 +87,7 @@ TEST_CASE("a persistent actor's publications leave only when durable, with their
     MutexLock lock(&mu);
     REQUIRE(seen.empty());  // durable, but held: nothing published yet
   }
-  image.ReleaseOutputs();
+  internal::MemoryImageTestPeer::ReleaseOutputs(image);
   REQUIRE(done.Get().ok());
   // A rejected command publishes nothing.
   REQUIRE(system.Ask<Done>(a, Reject{}, absl::Seconds(60)).status().code() ==

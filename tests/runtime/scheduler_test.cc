@@ -1,4 +1,4 @@
-#include "engram/runtime/internal/scheduler.h"
+#include "runtime/internal/scheduler.h"
 
 #include <atomic>
 #include <set>

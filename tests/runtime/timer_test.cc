@@ -5,7 +5,7 @@
 
 #include "engram/base/internal/mutex.h"
 #include "engram/runtime/deterministic_scheduler.h"
-#include "engram/runtime/internal/timer_thread.h"
+#include "runtime/internal/timer_thread.h"
 
 namespace engram {
 namespace {

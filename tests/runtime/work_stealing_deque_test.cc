@@ -1,4 +1,4 @@
-#include "engram/runtime/internal/work_stealing_deque.h"
+#include "runtime/internal/work_stealing_deque.h"
 
 #include <atomic>
 #include <thread>

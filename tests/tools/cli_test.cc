@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "journal/internal/format.h"
 #include "engram/journal/journal.h"
 #include "tests/journal/test_util.h"
@@ -128,6 +130,87 @@ TEST_CASE("engram journal dump prints one line per record in range", "[tools]") 
         "\"size\":9,\"batch\":1,\"payload\":\"record 42\"}\n");
 }
 
+TEST_CASE("engram journal dump --json writes valid JSON that keeps the payload bytes",
+          "[tools][json]") {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  // Every byte value once, over 8 records of 32 bytes (the preview length),
+  // then a memory image's type catalog: a good and a malformed entry.
+  std::vector<std::string> payloads;
+  for (int r = 0; r < 8; ++r) {
+    std::string p;
+    for (int i = 0; i < 32; ++i) p += static_cast<char>(r * 32 + i);
+    payloads.push_back(p);
+  }
+  {
+    JournalOptions o;
+    o.segment_size = 8192;
+    auto j = Journal::Open(dir, o);
+    REQUIRE(j.ok());
+    for (const std::string& p : payloads) {
+      RecordInput in;
+      in.stream_id = 3;
+      in.type_id = 5;
+      in.payload = p;
+      REQUIRE((*j)->Append(in).ok());
+    }
+    for (const char* entry : {"5=shop.\"Quoted\"\\Name", "x=malformed"}) {
+      RecordInput in;  // stream 0, type 0: a catalog entry
+      in.payload = entry;
+      REQUIRE((*j)->Append(in).ok());
+    }
+    const std::string zs(40, 'z');  // longer than the preview
+    RecordInput in;
+    in.stream_id = 3;
+    in.type_id = 5;
+    in.payload = zs;
+    REQUIRE((*j)->Append(in).ok());
+  }
+  Result r = Run(tmp, "journal dump " + dir + " --json");
+  REQUIRE(r.code == 0);
+  std::vector<nlohmann::json> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1) {
+    INFO(r.out.substr(start, nl - start));
+    lines.push_back(nlohmann::json::parse(r.out.substr(start, nl - start)));  // throws if invalid
+  }
+  REQUIRE(lines.size() == 11);
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const nlohmann::json& l = lines[i];
+    CHECK(l["lsn"] == i + 1);
+    CHECK(l["stream"] == 3);
+    CHECK(l["size"] == 32);
+    CHECK(!l.contains("type_name"));  // type 5 is cataloged after these records
+    // Each byte is the code point of its value: back to the bytes.
+    std::string bytes;
+    for (const char32_t c : [&] {
+           std::u32string u;
+           const std::string s = l["payload"].get<std::string>();
+           for (size_t k = 0; k < s.size();) {
+             const unsigned char b = static_cast<unsigned char>(s[k]);
+             if (b < 0x80) {
+               u += b;
+               k += 1;
+             } else {
+               u += static_cast<char32_t>(((b & 0x1f) << 6) | (s[k + 1] & 0x3f));
+               k += 2;
+             }
+           }
+           return u;
+         }()) {
+      REQUIRE(c < 0x100);
+      bytes += static_cast<char>(c);
+    }
+    CHECK(bytes == payloads[i]);
+  }
+  CHECK(lines[8]["type_name"] == "type catalog");
+  CHECK(lines[8]["payload"] == "5=shop.\"Quoted\"\\Name");
+  CHECK(lines[9]["type_name"] == "type catalog");
+  CHECK(lines[10]["type_name"] == "shop.\"Quoted\"\\Name");
+  CHECK(lines[10]["payload"] == std::string(32, 'z') + "...");
+  CHECK(lines[10]["size"] == 40);
+}
+
 TEST_CASE("engram journal stats counts records per type", "[tools]") {
   TempDir tmp;
   const std::string dir = MakeJournal(tmp);
@@ -178,15 +261,16 @@ TEST_CASE("engram reports bad usage and bad directories in one line", "[tools]")
     int code;
     std::string text;
   } cases[] = {
-      {"", 2, "usage"},
-      {"frobnicate", 2, "unknown command"},
+      {"", 2, "Usage"},
+      {"frobnicate", 2, "unknown command 'frobnicate'"},
       {"journal", 2, "needs a command"},
-      {"journal explode " + tmp.path(), 2, "unknown journal command"},
-      {"journal verify", 2, "needs a DIR"},
-      {"journal dump " + tmp.path() + " --from", 2, "--from needs a value"},
-      {"journal dump " + tmp.path() + " --from abc", 2, "non-negative number"},
-      {"journal dump " + tmp.path() + " --from 9 --to 3", 2, "after --to"},
-      {"journal stats " + tmp.path() + " --json", 2, "unknown option"},
+      {"journal explode " + tmp.path(), 2, "unknown journal command 'explode'"},
+      {"journal verify", 2, "DIR is required"},
+      {"journal dump " + tmp.path() + " --from", 2, "--from: 1 required LSN missing"},
+      {"journal dump " + tmp.path() + " --from abc", 2,
+       "--from: expects a non-negative number, got 'abc'"},
+      {"journal dump " + tmp.path() + " --from 9 --to 3", 2, "--from 9 is after --to 3"},
+      {"journal stats " + tmp.path() + " --json", 2, "not expected: --json"},
       {"journal verify " + tmp.Sub("missing"), 1, "does not exist"},
       {"journal verify " + tmp.path(), 1, "is not a journal"},
       {"journal dump " + tmp.path(), 1, "is not a journal"},

@@ -6,23 +6,32 @@
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engram/actors/actor_ref.h"
 #include "engram/actors/envelope.h"
-#include "engram/actors/internal/actor_cell.h"
 #include "engram/actors/internal/reply.h"
 #include "engram/actors/messages.h"
 #include "engram/actors/promise.h"
 #include "engram/actors/spawn_options.h"
+#include "engram/base/internal/callable_traits.h"
 #include "engram/runtime/timer_service.h"
 
 namespace engram {
 
+class Actor;
 class ActorSystem;
 
 namespace internal {
+
+class ActorCell;
+
+// Makes a fresh Actor object (on spawn and on every restart).
+using ActorFactory = absl::AnyInvocable<std::unique_ptr<Actor>()>;
+// Receives the reply (or the error) of an actor's Request().
+using RequestCallback = absl::AnyInvocable<void(absl::StatusOr<Envelope*>)>;
 
 // A type-erased message handler.
 class HandlerBase {
@@ -31,16 +40,19 @@ class HandlerBase {
   virtual void Invoke(Envelope& e) = 0;
 };
 
+// The number of parameters of a handler's call operator, or -1 if F has no
+// single non-template call operator (a generic lambda, an overload set).
 template <class F>
-struct CallableTraits : CallableTraits<decltype(&F::operator())> {};
-template <class C, class R, class A>
-struct CallableTraits<R (C::*)(A) const> {
-  using Arg = A;
-};
-template <class C, class R, class A>
-struct CallableTraits<R (C::*)(A)> {
-  using Arg = A;
-};
+constexpr int HandlerArity() {
+  if constexpr (requires { &F::operator(); }) {
+    return static_cast<int>(CallableTraits<F>::Arity);
+  } else if constexpr (std::is_pointer_v<F> &&
+                       std::is_function_v<std::remove_pointer_t<F>>) {
+    return static_cast<int>(CallableTraits<F>::Arity);
+  } else {
+    return -1;
+  }
+}
 
 template <class Arg, class F>
 class Handler final : public HandlerBase {
@@ -73,8 +85,15 @@ class Handler final : public HandlerBase {
   F f_;
 };
 
+// Spawns an actor made by `factory` under `parent` (null: top level).
+// Returns an empty ref if the system is shutting down.
 ActorRef SpawnActor(ActorSystem* system, ActorCell* parent,
                     SpawnOptions options, ActorFactory factory);
+
+// The factory Spawn<A>(args...) uses: copies of `args`, passed to A's
+// constructor as const lvalues on every (re)start.
+template <class A, class... Args>
+ActorFactory MakeActorFactory(Args&&... args);
 
 }  // namespace internal
 
@@ -114,10 +133,21 @@ class Actor {
   template <class F>
   void Handle(F&& f) {
     using Fn = std::decay_t<F>;
-    using Arg = typename internal::CallableTraits<Fn>::Arg;
-    using T = std::remove_cvref_t<Arg>;
-    AddHandler(TypeOf<T>(),
-               std::make_unique<internal::Handler<Arg, Fn>>(std::forward<F>(f)));
+    constexpr int kArity = internal::HandlerArity<Fn>();
+    static_assert(kArity != -1,
+                  "Actor::Handle: the handler must be a lambda, function object "
+                  "or function pointer with one non-template call operator; a "
+                  "generic lambda (an `auto` parameter) cannot say which message "
+                  "type it handles");
+    static_assert(kArity == -1 || kArity == 1,
+                  "Actor::Handle: the handler must take exactly one parameter, "
+                  "the message (by value, const&, & or &&)");
+    if constexpr (kArity == 1) {
+      using Arg = typename internal::CallableTraits<Fn>::template Arg<0>;
+      using T = std::remove_cvref_t<Arg>;
+      AddHandler(TypeOf<T>(), std::make_unique<internal::Handler<Arg, Fn>>(
+                                  std::forward<F>(f)));
+    }
   }
 
   // Called on the actor's first turn (also after a restart).
@@ -125,8 +155,8 @@ class Actor {
   // Called when the actor stops, before queued messages go to dead letters.
   virtual void OnStop() {}
 
-  ActorRef self() const { return cell_->self(); }
-  ActorSystem& system() const { return *cell_->system(); }
+  ActorRef self() const;
+  ActorSystem& system() const;
   // The system clock's now (fake time under the DeterministicScheduler).
   absl::Time Now() const;
 
@@ -138,18 +168,13 @@ class Actor {
   }
   template <class A, class... Args>
   ActorRef SpawnWith(SpawnOptions options, Args&&... args) {
-    static_assert(std::is_base_of_v<Actor, A>, "A must derive from Actor");
     return internal::SpawnActor(
-        cell_->system(), cell_, std::move(options),
-        [... a = std::forward<Args>(args)]() -> std::unique_ptr<Actor> {
-          return std::make_unique<A>(a...);
-        });
+        &system(), cell_, std::move(options),
+        internal::MakeActorFactory<A>(std::forward<Args>(args)...));
   }
 
   // Stops this actor after the current message. Monitors get `reason`.
-  void Stop(absl::Status reason = absl::OkStatus()) {
-    cell_->StopSelf(std::move(reason));
-  }
+  void Stop(absl::Status reason = absl::OkStatus());
 
   // Sends this actor a Down when `other` stops (at once, with NOT_FOUND, if
   // it already has).
@@ -163,9 +188,12 @@ class Actor {
   template <class R, class M, class F>
   void Request(const ActorRef& to, M&& msg, absl::Duration timeout,
                F&& on_reply) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&, absl::StatusOr<R>>,
+                  "Actor::Request<R>: on_reply must be callable with "
+                  "absl::StatusOr<R>");
     auto request =
         std::make_unique<TypedEnvelope<std::decay_t<M>>>(std::forward<M>(msg));
-    cell_->StartRequest(
+    StartRequest(
         to, std::move(request), TypeOf<R>(), timeout,
         [f = std::forward<F>(on_reply)](absl::StatusOr<Envelope*> r) mutable {
           if (!r.ok()) {
@@ -180,7 +208,7 @@ class Actor {
   // The handler's return value is then ignored.
   template <class R>
   Promise<R> MakePromise() {
-    return Promise<R>(cell_->TakeCurrentReply());
+    return Promise<R>(TakeCurrentReply());
   }
 
   // Sends `msg` to this actor after `delay` (or every `period`).
@@ -198,6 +226,10 @@ class Actor {
   };
 
   void AddHandler(const TypeTag* type, std::unique_ptr<internal::HandlerBase> h);
+  void StartRequest(const ActorRef& to, std::unique_ptr<Envelope> request,
+                    const TypeTag* expected, absl::Duration timeout,
+                    internal::RequestCallback callback);
+  std::unique_ptr<ReplyTarget> TakeCurrentReply();
   internal::HandlerBase* FindHandler(const TypeTag* type) const noexcept {
     for (const HandlerEntry& e : handlers_) {
       if (e.type == type) return e.handler.get();
@@ -209,6 +241,28 @@ class Actor {
   absl::InlinedVector<HandlerEntry, 2> handlers_;
 };
 
+namespace internal {
+
+template <class A, class... Args>
+ActorFactory MakeActorFactory(Args&&... args) {
+  static_assert(std::is_base_of_v<Actor, A>,
+                "Spawn<A>: A must be a class derived from engram::Actor");
+  static_assert(!std::is_base_of_v<Actor, A> ||
+                    std::is_constructible_v<A, const std::decay_t<Args>&...>,
+                "Spawn<A>(args...): A has no constructor taking these "
+                "arguments (each is copied at spawn and passed to A's "
+                "constructor as a const lvalue, on every restart)");
+  if constexpr (std::is_base_of_v<Actor, A> &&
+                std::is_constructible_v<A, const std::decay_t<Args>&...>) {
+    return [... a = std::forward<Args>(args)]() -> std::unique_ptr<Actor> {
+      return std::make_unique<A>(a...);
+    };
+  } else {
+    return nullptr;
+  }
+}
+
+}  // namespace internal
 }  // namespace engram
 
 #endif  // ENGRAM_ACTORS_ACTOR_H_

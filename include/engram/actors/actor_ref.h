@@ -12,12 +12,22 @@
 
 namespace engram {
 
+class ActorRef;
+
 namespace internal {
 class ActorCell;
 // Hands `e` to `cell`'s mailbox (or to dead letters). Takes ownership.
 SendResult Deliver(ActorCell* cell, Envelope* e) noexcept;
 void RefCell(ActorCell* cell) noexcept;
 void UnrefCell(ActorCell* cell) noexcept;
+
+// The runtime's door into an ActorRef (engram's own code only): the cell it
+// points to, and making a ref from a cell reference.
+struct ActorRefAccess {
+  // Adopts one reference to `cell` (the caller's Ref()).
+  static ActorRef Adopt(ActorCell* cell) noexcept;
+  static ActorCell* Cell(const ActorRef& ref) noexcept;
+};
 }  // namespace internal
 
 // The address of an actor: copyable, comparable, hashable, and safe to use
@@ -77,17 +87,21 @@ class ActorRef {
     return H::combine(std::move(h), r.cell_);
   }
 
-  // For the runtime: adopts one reference to `cell`.
-  static ActorRef Adopt(internal::ActorCell* cell) noexcept {
-    ActorRef r;
-    r.cell_ = cell;
-    return r;
-  }
-  internal::ActorCell* cell() const noexcept { return cell_; }
-
  private:
+  friend struct internal::ActorRefAccess;
   internal::ActorCell* cell_ = nullptr;
 };
+
+namespace internal {
+inline ActorRef ActorRefAccess::Adopt(ActorCell* cell) noexcept {
+  ActorRef r;
+  r.cell_ = cell;
+  return r;
+}
+inline ActorCell* ActorRefAccess::Cell(const ActorRef& ref) noexcept {
+  return ref.cell_;
+}
+}  // namespace internal
 
 }  // namespace engram
 

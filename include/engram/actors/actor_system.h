@@ -2,6 +2,7 @@
 #define ENGRAM_ACTORS_ACTOR_SYSTEM_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
@@ -12,32 +13,42 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engram/base/internal/mutex.h"
 #include "absl/time/time.h"
 #include "engram/actors/actor.h"
 #include "engram/actors/actor_ref.h"
 #include "engram/actors/ask_future.h"
 #include "engram/actors/dead_letter.h"
-#include "engram/actors/internal/dead_letter_office.h"
 #include "engram/actors/spawn_options.h"
+#include "engram/base/internal/mutex.h"
 #include "engram/runtime/clock.h"
-#include "engram/runtime/internal/dedicated_thread_executor.h"
 #include "engram/runtime/deterministic_scheduler.h"
 #include "engram/runtime/executor.h"
-#include "engram/runtime/internal/scheduler.h"
+#include "engram/runtime/scheduler_options.h"
 #include "engram/runtime/timer_service.h"
-#include "engram/runtime/internal/timer_thread.h"
+#include "engram/runtime/worker_pool.h"
 
 namespace engram {
 
+// Private to the runtime and the actor system (their headers are not
+// installed): the pool, the timer thread, the dedicated-thread executor.
+class DedicatedThreadExecutor;
+class Scheduler;
+class TimerThread;
+namespace internal {
+class ActorRegistry;
+class DeadLetterOffice;
+}  // namespace internal
+
 struct ActorSystemOptions {
-  Scheduler::Options scheduler;
+  SchedulerOptions scheduler;
 };
 
-// Owns the actors and what runs them: the work-stealing Scheduler and a
-// TimerThread (or, for tests, a DeterministicScheduler the caller owns).
+// Owns the actors and what runs them: a work-stealing worker pool and a
+// timer thread (or, for tests, a DeterministicScheduler the caller owns).
 // Spawns top-level actors, asks them from plain threads, sends timed
-// messages, and counts what was not delivered.
+// messages, and counts what was not delivered. The actors' registry (live
+// actors, supervision tree, monitors) and the dead-letter office are
+// private to it.
 //
 // Actors live until they stop (Stop(), a failure, their parent stopping) or
 // the system shuts down; an ActorRef does not keep an actor running.
@@ -60,12 +71,9 @@ class ActorSystem {
   }
   template <class A, class... Args>
   ActorRef SpawnWith(SpawnOptions options, Args&&... args) {
-    static_assert(std::is_base_of_v<Actor, A>, "A must derive from Actor");
     return internal::SpawnActor(
         this, nullptr, std::move(options),
-        [... a = std::forward<Args>(args)]() -> std::unique_ptr<Actor> {
-          return std::make_unique<A>(a...);
-        });
+        internal::MakeActorFactory<A>(std::forward<Args>(args)...));
   }
 
   // Sends `msg` as a request; the future completes with the reply or an
@@ -104,13 +112,11 @@ class ActorSystem {
   void Shutdown();
 
   // Counters of messages not delivered, by outcome.
-  uint64_t dead_letters() const { return office_->dead_letters(); }
-  uint64_t dropped() const { return office_->dropped(); }
-  uint64_t rejected() const { return office_->rejected(); }
+  uint64_t dead_letters() const;
+  uint64_t dropped() const;
+  uint64_t rejected() const;
   // Failures that reached the top of the supervision tree.
-  uint64_t unhandled_failures() const {
-    return unhandled_failures_.load(std::memory_order_relaxed);
-  }
+  uint64_t unhandled_failures() const;
   size_t live_actors() const;
 
   // Called (under a lock, one at a time) for every undelivered message.
@@ -121,16 +127,12 @@ class ActorSystem {
   const Clock& clock() const { return timers_->clock(); }
   TimerService& timers() { return *timers_; }
   // The pool, or null in test mode.
-  Scheduler* scheduler() { return scheduler_.get(); }
+  WorkerPool* scheduler();
   // The test-mode scheduler, or null with a pool.
   DeterministicScheduler* deterministic() { return deterministic_; }
 
-  // For cells: the shared dead-letter office.
-  internal::DeadLetterOffice* office() const { return office_; }
-
  private:
-  friend class Actor;
-  friend class internal::ActorCell;
+  // The one way in for spawns (ActorSystem::Spawn, Actor::Spawn, the image).
   friend ActorRef internal::SpawnActor(ActorSystem*, internal::ActorCell*,
                                        SpawnOptions, internal::ActorFactory);
 
@@ -140,21 +142,10 @@ class ActorSystem {
                                                absl::Duration timeout);
   ActorRef SpawnCell(internal::ActorCell* parent, SpawnOptions options,
                      internal::ActorFactory factory);
-  void RecordUnhandledFailure(const ActorRef& actor, const absl::Status& reason);
-  // Called by a terminating cell: unlinks it and returns what to notify.
-  struct Unlinked {
-    std::vector<ActorRef> children;
-    std::vector<ActorRef> watchers;
-    ActorRef parent;
-  };
-  Unlinked Unlink(internal::ActorCell* cell, const absl::Status& reason);
-  void AddWatcher(internal::ActorCell* target, internal::ActorCell* watcher);
-  void RemoveWatcher(internal::ActorCell* target, internal::ActorCell* watcher);
-  std::vector<ActorRef> ChildrenOf(internal::ActorCell* cell);
-  bool shutting_down() const noexcept {
-    return shutting_down_.load(std::memory_order_acquire);
-  }
 
+  // Owned: the pool and the timer thread (null in test mode), the registry,
+  // one reference to the office, the dedicated executors. Borrowed: the
+  // test-mode scheduler.
   std::unique_ptr<Scheduler> scheduler_;     // null in test mode
   std::unique_ptr<TimerThread> timer_thread_;  // null in test mode
   DeterministicScheduler* deterministic_ = nullptr;  // test mode only
@@ -162,25 +153,15 @@ class ActorSystem {
   TimerService* timers_;
   int budget_;
 
-  std::atomic<uint64_t> next_id_{0};
-  // Writer: Shutdown() (release); read by cells when they would schedule.
-  std::atomic<bool> shutting_down_{false};
+  std::atomic<uint64_t> next_id_{0};  // relaxed: ids need only be unique
   // Shared with every cell; outlives the system while refs to cells exist.
-  internal::DeadLetterOffice* const office_ = new internal::DeadLetterOffice();
-  std::atomic<uint64_t> unhandled_failures_{0};
+  internal::DeadLetterOffice* const office_;
+  // Live actors, the supervision tree, monitors; "shutting down".
+  const std::unique_ptr<internal::ActorRegistry> registry_;
 
-  // The registry: live cells (intrusive list), the supervision tree links
-  // and watcher lists inside the cells.
-  mutable Mutex mu_;
-  CondVar stopped_cv_;  // signalled whenever an actor is unlinked
-  internal::ActorCell* live_head_ ABSL_GUARDED_BY(mu_) = nullptr;
-  size_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
+  Mutex dedicated_mu_;
   std::vector<std::unique_ptr<DedicatedThreadExecutor>> dedicated_
-      ABSL_GUARDED_BY(mu_);
-
-  Mutex hook_mu_;
-  absl::AnyInvocable<void(const ActorRef&, const absl::Status&)> failure_hook_
-      ABSL_GUARDED_BY(hook_mu_);
+      ABSL_GUARDED_BY(dedicated_mu_);
 };
 
 template <class M>

@@ -10,6 +10,10 @@
 namespace engram {
 
 class Envelope;
+class Mailbox;
+namespace internal {
+class ActorCell;
+}  // namespace internal
 
 // Where the answer to a request goes: a requesting actor's mailbox or a
 // thread blocked in ActorSystem::Ask(). A request envelope owns its
@@ -42,7 +46,8 @@ class ReplyTarget {
 // for requests, where the reply goes. The payload lives in TypedEnvelope<T>.
 //
 // Ownership: whoever holds the pointer owns it; the mailbox owns queued
-// envelopes.
+// envelopes. The mailbox link and the bounded-slot mark belong to the
+// runtime (Mailbox, ActorCell) and are not part of the API.
 class Envelope {
  public:
   explicit Envelope(const TypeTag* type) noexcept : type_(type) {}
@@ -55,10 +60,12 @@ class Envelope {
   // Set for requests; answered by the handler's return value.
   std::unique_ptr<ReplyTarget>& reply() noexcept { return reply_; }
 
-  Envelope* next = nullptr;  // mailbox link, owned by the mailbox
-  bool bounded_slot = false;  // holds a slot of a bounded mailbox
-
  private:
+  friend class Mailbox;
+  friend class internal::ActorCell;
+
+  Envelope* next_ = nullptr;   // mailbox link, owned by the mailbox
+  bool bounded_slot_ = false;  // holds a slot of a bounded mailbox
   const TypeTag* const type_;
   std::unique_ptr<ReplyTarget> reply_;
 };

@@ -13,7 +13,7 @@
 #include "engram/actors/actor_ref.h"
 #include "engram/actors/type_tag.h"
 #include "engram/bus/event.h"
-#include "engram/bus/internal/bus_core.h"
+#include "engram/bus/internal/event_callback.h"
 #include "engram/bus/publish_options.h"
 #include "engram/bus/subscription_options.h"
 #include "engram/bus/topic.h"
@@ -21,6 +21,9 @@
 namespace engram {
 
 class ActorSystem;
+namespace internal {
+class BusCore;
+}  // namespace internal
 
 // Identifies a subscription on its bus; never 0.
 using SubscriptionId = uint64_t;
@@ -69,7 +72,7 @@ class EventBus {
   template <class T>
   absl::StatusOr<PublishReceipt> Publish(std::string_view topic, T&& payload,
                                          PublishOptions options = {}) {
-    return core_->Publish(
+    return PublishRecord(
         topic,
         std::make_shared<internal::TypedEventRecord<std::decay_t<T>>>(std::forward<T>(payload)),
         std::move(options));
@@ -104,9 +107,7 @@ class EventBus {
         return f(event);
       }
     };
-    return core_->Subscribe(pattern, std::move(options), TypeOf<T>(),
-                            internal::Subscription::Kind::kCallback, ActorRef(),
-                            std::move(cb));
+    return SubscribeCallback(pattern, std::move(options), TypeOf<T>(), std::move(cb));
   }
 
   // Subscribes an actor: each event arrives in its mailbox as a BusEvent<T>.
@@ -117,28 +118,41 @@ class EventBus {
   template <class T>
   absl::StatusOr<SubscriptionId> SubscribeActor(std::string_view pattern, const ActorRef& actor,
                                                 SubscriptionOptions options = {}) {
-    return core_->Subscribe(pattern, std::move(options), TypeOf<T>(),
-                            internal::Subscription::Kind::kActor, actor, nullptr);
+    return SubscribeActorRef(pattern, std::move(options), TypeOf<T>(), actor);
   }
 
   // Ends a subscription: publications that start after this returns do not
   // reach it; events already handed to the subscriber are still handled;
   // events held by a paused subscription are re-routed (groups) or
   // dead-lettered. NOT_FOUND for an unknown id.
-  absl::Status Unsubscribe(SubscriptionId id) { return core_->Unsubscribe(id); }
+  absl::Status Unsubscribe(SubscriptionId id);
 
   // Pause holds new events for the subscription (they count against its
   // capacity); Resume hands them over in order. Events already handed over
   // are not recalled.
-  absl::Status Pause(SubscriptionId id) { return core_->Pause(id); }
-  absl::Status Resume(SubscriptionId id) { return core_->Resume(id); }
+  absl::Status Pause(SubscriptionId id);
+  absl::Status Resume(SubscriptionId id);
 
-  absl::StatusOr<SubscriptionStats> Stats(SubscriptionId id) const { return core_->Stats(id); }
-  BusStats stats() const { return core_->stats(); }
-  const std::string& name() const { return core_->name(); }
+  absl::StatusOr<SubscriptionStats> Stats(SubscriptionId id) const;
+  BusStats stats() const;
+  const std::string& name() const;
 
  private:
-  std::shared_ptr<internal::BusCore> core_;
+  // The type-erased entry points of the templates above (bus/event_bus.cc).
+  // (By rvalue reference: the options are moved once, into the event.)
+  absl::StatusOr<PublishReceipt> PublishRecord(std::string_view topic,
+                                               std::shared_ptr<internal::EventRecord>&& record,
+                                               PublishOptions&& options);
+  absl::StatusOr<SubscriptionId> SubscribeCallback(std::string_view pattern,
+                                                   SubscriptionOptions options,
+                                                   const TypeTag* payload_type,
+                                                   internal::EventCallback callback);
+  absl::StatusOr<SubscriptionId> SubscribeActorRef(std::string_view pattern,
+                                                   SubscriptionOptions options,
+                                                   const TypeTag* payload_type,
+                                                   const ActorRef& actor);
+
+  std::shared_ptr<internal::BusCore> core_;  // the implementation (private)
 };
 
 }  // namespace engram

@@ -37,6 +37,13 @@ absl::Status ValidateTopic(std::string_view topic);
 // shown as for ValidateTopic().
 absl::Status ValidatePattern(std::string_view pattern);
 
+// True if `topic` is a system topic: its first token starts with '$'. Also
+// true of that first token alone. The one statement of the rule that a
+// wildcard in a pattern's first position does not match system topics.
+inline bool IsSystemTopic(std::string_view topic) noexcept {
+  return !topic.empty() && topic.front() == '$';
+}
+
 // Splits on '.'; no validation.
 std::vector<std::string_view> SplitTopic(std::string_view topic);
 

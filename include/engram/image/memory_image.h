@@ -23,6 +23,9 @@
 #include "engram/journal/reader.h"
 
 namespace engram {
+namespace internal {
+class MemoryImageTestPeer;
+}  // namespace internal
 
 // The memory image: persistent actors on an ActorSystem, their events in a
 // Journal, and recovery that rebuilds every actor by replaying the journal.
@@ -174,38 +177,44 @@ class MemoryImage {
   // Snapshot errors of the every-N policy (they do not fail commands).
   uint64_t snapshot_errors() const { return snapshot_errors_.load(); }
 
-  // Test hook: called on the committing actor's turn with each command's
-  // events after they are journaled and applied. Set before Open().
-  void SetCommitObserver(
-      std::function<void(uint64_t stream_id, const std::vector<std::unique_ptr<Envelope>>&)>
-          observer);
-  const auto& commit_observer() const { return observer_; }
-
-  // Output gating test hook: while held, gated outputs wait even when
-  // durable (as if the flush were slow); Release lets them go in order.
-  void HoldOutputs();
-  void ReleaseOutputs();
-
   const RecoveryStats& recovery() const { return recovery_; }
+  // The journal writer; null when the image is open read-only.
   Journal* journal() { return journal_.get(); }
+  // The directory of the journal (also when read-only).
+  const std::string& journal_dir() const { return dir_; }
   const EventRegistry& registry() const { return registry_; }
   const SnapshotStore* snapshots() const { return snapshots_.get(); }
-  uint64_t snapshot_every() const { return snapshot_every_; }
-  void RecordSnapshotError(const absl::Status& s);
-  // Journals the catalog record of `info` if this journal has none yet.
-  absl::Status Catalog(const EventRegistry::TypeInfo& info);
   ActorSystem& system() { return system_; }
 
   // For PersistentActorBase: the image and stream of the actor being
-  // constructed on this thread.
+  // constructed on this thread, and the LSN of the stream's creation record.
   struct Context {
     MemoryImage* image;
     uint64_t stream_id;
+    uint64_t creation_lsn;
   };
   static const Context* Constructing();
 
  private:
   friend class PersistentActorBase;
+  // Test hooks (commit observer, held outputs): tests and ImageTestKit.
+  friend class internal::MemoryImageTestPeer;
+
+  using CommitObserver =
+      std::function<void(uint64_t stream_id, const std::vector<std::unique_ptr<Envelope>>&)>;
+  const CommitObserver& commit_observer() const { return observer_; }
+  uint64_t snapshot_every() const { return snapshot_every_; }
+  // Counts a snapshot error of the every-N policy and logs the first one.
+  void RecordSnapshotError(const absl::Status& s);
+  // Journals the catalog record of `info` if this journal has none yet.
+  absl::Status Catalog(const EventRegistry::TypeInfo& info);
+  // Output gating: while held, gated outputs wait even when durable (as if
+  // the flush were slow); ReleaseOutputs lets them go in order.
+  void HoldOutputs();
+  void ReleaseOutputs();
+  // Under the DeterministicScheduler nothing runs unless told to: runs it
+  // until idle (no-op on a threaded scheduler).
+  void RunDeterministicUntilIdle();
 
   template <class A>
   std::string KindNameOf() const {
@@ -218,8 +227,8 @@ class MemoryImage {
   absl::StatusOr<bool> ReplayNext(uint64_t stop_lsn, ReplayStep* step);
   // Waits until every actor has applied what it was sent.
   absl::Status AwaitReplayed();
-  absl::StatusOr<ActorRef> SpawnStream(const std::string& kind, uint64_t stream_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<ActorRef> SpawnStream(const std::string& kind, uint64_t stream_id,
+                                       uint64_t creation_lsn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Spawn and SpawnAll: OK if streams of `kind` can be created now.
   absl::Status CheckCanCreate(const std::string& kind) const;
   // OK if `stream_id` may name a new stream.
@@ -235,6 +244,7 @@ class MemoryImage {
   const EventRegistry& registry_;
   absl::flat_hash_map<std::string, std::function<std::unique_ptr<Actor>()>> kinds_;
   absl::flat_hash_map<std::string, const TypeTag*> kind_types_;
+  std::string dir_;                   // the journal's directory
   std::unique_ptr<Journal> journal_;  // null when read-only
   std::unique_ptr<Reader> reader_;    // during replay; kept when read-only
   std::unique_ptr<SnapshotStore> snapshots_;  // null when read-only
@@ -242,7 +252,7 @@ class MemoryImage {
   EventBus* bus_ = nullptr;
   std::string topic_prefix_;
   absl::StatusOr<ActorRef> StartProjection(const ActorRef& p);
-  std::function<void(uint64_t, const std::vector<std::unique_ptr<Envelope>>&)> observer_;
+  CommitObserver observer_;
   std::atomic<uint64_t> snapshot_errors_{0};  // relaxed: a statistic
   // Recovery: stream -> the version its loaded snapshot covers.
   absl::flat_hash_map<uint64_t, uint64_t> snapshot_versions_;

@@ -21,6 +21,7 @@
 #include "engram/actors/envelope.h"
 #include "engram/actors/internal/reply.h"
 #include "engram/actors/promise.h"
+#include "engram/base/internal/callable_traits.h"
 
 namespace engram {
 
@@ -147,9 +148,33 @@ class PersistentActorBase : public Actor {
     durable_hooks_.push_back(std::move(fn));
   }
 
-  // A deterministic id, unique per stream and version: for ids a command
-  // puts into its events (never from a random device).
-  uint64_t NewId() { return (stream_id_ << 24) ^ (version_ << 8) ^ ++id_seq_; }
+  // A deterministic id for a command to put into its events (never take
+  // ids from a random device or the clock: guarantee 5, replay must give
+  // the same state). Derived from the journal, not from a counter in
+  // memory:
+  //
+  //   id = basis << 16 | index      (disjoint fields, both range-checked)
+  //
+  // basis (bits 16..63, 48 bits): the LSN of this stream's newest record
+  //   when NewId is called -- its last applied event, or its creation
+  //   record if it has none. LSNs are unique in the journal and each
+  //   belongs to one stream, so two streams never share a basis, and a
+  //   stream's basis grows with every command that journals events.
+  // index (bits 0..15): 1, 2, ... for the ids one command takes, at most
+  //   kMaxIdsPerCommand.
+  //
+  // So every id that reaches the journal is unique in it (a command that
+  // journals events moves its stream's basis past every LSN it used), and
+  // a restart, which rebuilds the basis from the records, never hands out
+  // an id that is already journaled. The ids of a command that journals
+  // nothing (rejected, or emitting no event) are forgotten: the next
+  // command may take them again.
+  // Throws std::out_of_range (inside a command handler: the command is
+  // rejected) when the index or the LSN does not fit its field.
+  uint64_t NewId();
+  static constexpr int kIdIndexBits = 16;
+  static constexpr uint64_t kMaxIdsPerCommand = (uint64_t{1} << kIdIndexBits) - 1;
+  static constexpr uint64_t kMaxIdBasis = (uint64_t{1} << (64 - kIdIndexBits)) - 1;
 
   // Registers a command handler. F takes the command and returns void,
   // absl::Status, a reply value R, or absl::StatusOr<R>. An error rejects
@@ -194,7 +219,9 @@ class PersistentActorBase : public Actor {
   const uint64_t stream_id_;
   uint64_t version_ = 0;
   uint64_t last_lsn_ = 0;
-  uint64_t id_seq_ = 0;
+  const uint64_t creation_lsn_;  // the stream's creation record
+  uint64_t id_basis_ = 0;        // NewId: the basis of the last id taken
+  uint64_t id_index_ = 0;        // NewId: ids taken at id_basis_ (this command)
   uint64_t snapshot_version_ = 0;
   bool in_command_ = false;
   std::vector<std::unique_ptr<Envelope>> pending_;
@@ -205,7 +232,7 @@ class PersistentActorBase : public Actor {
 template <class F>
 void PersistentActorBase::OnCommand(F f) {
   using Fn = std::decay_t<F>;
-  using Arg = typename internal::CallableTraits<Fn>::Arg;
+  using Arg = typename internal::CallableTraits<Fn>::template Arg<0>;
   using Cmd = std::remove_cvref_t<Arg>;
   using R = std::invoke_result_t<Fn&, const Cmd&>;
   using Reply = typename internal::CommandReply<R>::type;
@@ -215,6 +242,7 @@ void PersistentActorBase::OnCommand(F f) {
     pending_outputs_.clear();
     durable_hooks_.clear();
     in_command_ = true;
+    id_index_ = 0;  // NewId: each command numbers its ids from 1
     const uint64_t version_before = version_;
     // A command handler only reads the state and emits events, so one that
     // throws leaves the state untouched: the command is rejected, the actor
@@ -271,13 +299,18 @@ void PersistentActorBase::OnCommand(F f) {
   });
 }
 
-// How a state is written to a snapshot: by default as an event is (its
-// bytes, for a trivially copyable state, or an EventCodec specialization).
-// Specialize SnapshotCodec<State> to snapshot a state that is neither.
+// How a state is written to a snapshot: by default, for a trivially
+// copyable state, as an event is (its bytes, or an EventCodec
+// specialization); a trivially copyable state with padding or
+// floating-point members (which the default EventCodec refuses) is written
+// as its raw bytes, which is fine for a snapshot: it is restored, never
+// compared. Specialize SnapshotCodec<State> to snapshot any other state.
 template <class T, class Enable = void>
 struct SnapshotCodec {};  // no Encode/Decode: the state cannot be snapshotted
 template <class T>
-struct SnapshotCodec<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> : EventCodec<T> {};
+struct SnapshotCodec<T, std::enable_if_t<std::is_trivially_copyable_v<T>>>
+    : std::conditional_t<internal::kHasDeterministicBytes<T>, EventCodec<T>,
+                         internal::RawBytesCodec<T>> {};
 
 // A hash of a state for image comparison: absl::Hash by default (stable
 // within one process). Specialize for other needs.
@@ -314,7 +347,9 @@ class PersistentActor : public PersistentActorBase {
   template <class F>
   void OnEvent(F f) {
     using Fn = std::decay_t<F>;
-    using E = std::remove_cvref_t<typename ApplyTraits<Fn>::Event>;
+    static_assert(internal::CallableTraits<Fn>::Arity == 2,
+                  "OnEvent takes F(State&, const E&)");
+    using E = std::remove_cvref_t<typename internal::CallableTraits<Fn>::template Arg<1>>;
     appliers_.push_back({TypeOf<E>(), [f = Fn(std::move(f))](State& s, const Envelope& e) {
                            f(s, static_cast<const TypedEnvelope<E>&>(e).value);
                          }});
@@ -359,16 +394,6 @@ class PersistentActor : public PersistentActorBase {
   uint64_t StateHash() const override { return StateHasher<State>{}(state_); }
 
  private:
-  template <class F>
-  struct ApplyTraits : ApplyTraits<decltype(&F::operator())> {};
-  template <class C, class R, class S, class E>
-  struct ApplyTraits<R (C::*)(S, E) const> {
-    using Event = E;
-  };
-  template <class C, class R, class S, class E>
-  struct ApplyTraits<R (C::*)(S, E)> {
-    using Event = E;
-  };
   static constexpr bool HasCodec() {
     return requires(const State& t, std::string* out, absl::string_view bytes) {
       SnapshotCodec<State>::Encode(t, out);

@@ -8,14 +8,18 @@
 #include <utility>
 #include <vector>
 
+#include <string>
+
 #include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
 #include "engram/actors/actor.h"
 #include "engram/actors/envelope.h"
+#include "engram/base/internal/callable_traits.h"
 #include "engram/bus/event.h"
 
 namespace engram {
 
-class MemoryImage;
+class EventRegistry;
 
 // An event of the image as the bus carries it: published after the event is
 // durable, on topic "<prefix>.<registered type name>", with its LSN as the
@@ -36,9 +40,12 @@ struct EventMeta {
 };
 
 namespace internal {
-// Sent by MemoryImage::SpawnProjection once the live subscription exists.
+// Sent by MemoryImage::SpawnProjection once the live subscription exists:
+// what the projection reads to catch up (the journal's directory, read with
+// its own Reader, so a read-only image with no journal writer works too).
 struct CatchUp {
-  MemoryImage* image;
+  std::string journal_dir;
+  const EventRegistry* registry;
   uint64_t up_to_lsn;  // the journal's durable LSN when subscribed
 };
 }  // namespace internal
@@ -85,7 +92,9 @@ class Projection : public Actor {
   template <class F>
   void On(F f) {
     using Fn = std::decay_t<F>;
-    using E = std::remove_cvref_t<typename FirstArg<decltype(&Fn::operator())>::type>;
+    static_assert(internal::CallableTraits<Fn>::Arity == 2,
+                  "Projection::On takes F(const E&, const EventMeta&)");
+    using E = std::remove_cvref_t<typename internal::CallableTraits<Fn>::template Arg<0>>;
     appliers_.push_back({TypeOf<E>(), [f = Fn(std::move(f))](const Envelope& e,
                                                              const EventMeta& m) mutable {
                            f(static_cast<const TypedEnvelope<E>&>(e).value, m);
@@ -93,16 +102,6 @@ class Projection : public Actor {
   }
 
  private:
-  template <class M>
-  struct FirstArg;
-  template <class C, class R, class A, class B>
-  struct FirstArg<R (C::*)(A, B) const> {
-    using type = A;
-  };
-  template <class C, class R, class A, class B>
-  struct FirstArg<R (C::*)(A, B)> {
-    using type = A;
-  };
   struct Applier {
     const TypeTag* type;
     std::function<void(const Envelope&, const EventMeta&)> apply;

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "engram/actors/actor_system.h"
 #include "engram/image/event_registry.h"
+#include "engram/image/internal/memory_image_test_peer.h"
 #include "engram/image/memory_image.h"
 #include "engram/runtime/deterministic_scheduler.h"
 
@@ -43,10 +46,17 @@ class ImageTestKit {
       : registry_(registry), system_(scheduler_), image_(system_, registry) {
     std::string tmpl =
         (std::filesystem::temp_directory_path() / "engram-testkit-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      // Reported by status() (no image is opened); nothing is left to remove.
+      open_status_ = absl::InternalError(
+          absl::StrCat("ImageTestKit: cannot create a temporary directory from ", tmpl, ": ",
+                       std::strerror(errno)));
+      return;
+    }
     dir_ = tmpl;
     image_.RegisterKind<A>("test-kit-actor");
-    image_.SetCommitObserver(
+    internal::MemoryImageTestPeer::SetCommitObserver(
+        image_,
         [this](uint64_t, const std::vector<std::unique_ptr<Envelope>>& events) {
           for (const auto& e : events) {
             const EventRegistry::TypeInfo* info = nullptr;
@@ -67,6 +77,7 @@ class ImageTestKit {
     scheduler_.RunUntilIdle();
   }
   ~ImageTestKit() {
+    if (dir_.empty()) return;
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }

@@ -1,6 +1,14 @@
 // The journal: a directory of preallocated, memory-mapped segment files that
 // records are appended to, with recovery on open and group commit.
 //
+// Journal is the facade; each of its jobs has its own class under
+// journal/internal/ (not part of the API): recovery.h (Open's scan and
+// repair), segment_set.h (the segments and the roll), segment_preallocator.h
+// (the next segment file, prefaulting), group_commit_flusher.h (the durable
+// LSN, the flusher thread, WaitDurable/OnDurable) and retention.h. Appending
+// itself is Journal's: a lock-free reservation in the active segment and
+// publication in LSN order (committed_lsn_).
+//
 // Thread-safety: Append/AppendBatch may be called from any number of threads
 // at once; they take no lock unless the active segment is full (the roll).
 // All other methods are thread-safe too. One Journal per directory across
@@ -12,14 +20,9 @@
 #define ENGRAM_JOURNAL_JOURNAL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <map>
-#include <mutex>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -33,9 +36,11 @@
 namespace engram {
 
 namespace internal {
+class GroupCommitFlusher;
 class LockFile;
-class MappedFile;
-struct WriterSegment;
+class Retention;
+class SegmentPreallocator;
+class SegmentSet;
 }  // namespace internal
 
 // What Journal::Open found and did.
@@ -99,9 +104,7 @@ class Journal {
   // kProcess, the last LSN covered by fdatasync at kSync.
   uint64_t durable_lsn() const noexcept;
   // Group commits (fdatasync rounds) done so far; for statistics.
-  uint64_t sync_count() const noexcept {
-    return sync_count_.load(std::memory_order_relaxed);
-  }
+  uint64_t sync_count() const noexcept;
   // Blocks until durable_lsn() >= lsn. kDeadlineExceeded on timeout; the
   // flusher's I/O error if syncing failed; kFailedPrecondition if closed.
   absl::Status WaitDurable(uint64_t lsn,
@@ -132,84 +135,37 @@ class Journal {
 
   absl::StatusOr<uint64_t> AppendRecords(const RecordInput* records,
                                          size_t n) noexcept;
-  // Called by a writer whose reservation ran past the end of `seg`.
-  absl::Status Roll(internal::WriterSegment* seg, uint64_t offset,
-                    uint64_t index);
-  // Makes the segment starting at `first_lsn` the active one.
-  // Requires roll_mu_.
-  absl::Status InstallSegmentLocked(uint64_t first_lsn);
-  absl::StatusOr<std::unique_ptr<internal::MappedFile>> TakePreparedFile();
-  void WaitForPredecessors(uint64_t lsn) const noexcept;
-  void PreallocatorLoop();
-  void FlusherLoop();
-  absl::Status SyncUpTo(uint64_t target);
-  // Records a failed sync as final (sync_error_); returns it. Requires
-  // sync_mu_.
-  absl::Status FailSync(const absl::Status& cause);
-  void RunDueCallbacks();
-  void RetireSegments();
+  // Returns committed_lsn_ once every LSN below `lsn` is published (its
+  // LSN bits == lsn - 1): publication is in LSN order.
+  uint64_t WaitForPredecessors(uint64_t lsn) const noexcept;
+  // WaitDurable at kProcess, where durable means published.
+  absl::Status WaitPublished(uint64_t lsn, absl::Duration timeout);
 
   const std::string dir_;
   const JournalOptions options_;
-  uint64_t capacity_ = 0;        // segment size
-  uint64_t max_record_ = 0;      // largest header+payload accepted
-  uint64_t journal_id_ = 0;
+  uint64_t capacity_ = 0;    // segment size
+  uint64_t max_record_ = 0;  // largest header+payload accepted
   std::unique_ptr<internal::LockFile> lock_;
   RecoveryReport recovery_;
 
-  // The segment appends go to. Stored (release) by the roll under roll_mu_
-  // after the segment is fully set up; loaded (acquire) by appenders.
-  std::atomic<internal::WriterSegment*> active_{nullptr};
-  // Every LSN <= committed_lsn_ is published. Written (release) by the
-  // appender that publishes the next LSN range, in LSN order, followed by
-  // notify_all for appenders blocked in WaitForPredecessors; loaded
-  // (acquire) by appenders waiting for their predecessors, the flusher and
-  // durable_lsn().
+  // Set up by Open, in this order, and torn down by Close; the pointers
+  // themselves never change after Open.
+  std::unique_ptr<internal::SegmentPreallocator> preallocator_;
+  std::unique_ptr<internal::SegmentSet> segments_;
+  std::unique_ptr<internal::GroupCommitFlusher> flusher_;
+  std::unique_ptr<internal::Retention> retention_;
+
+  // Every LSN <= committed_lsn_ (its low 63 bits) is published. Written
+  // (release) by the appender that publishes the next LSN range, in LSN
+  // order, followed by notify_all for threads parked on it
+  // (WaitForPredecessors, WaitPublished); its top bit is set once by Close
+  // (acq_rel fetch_or, then notify_all) to wake them (see
+  // journal/internal/committed_lsn.h). Loaded (acquire) by appenders waiting
+  // for their predecessors, the flusher, retention and last_lsn().
   alignas(64) std::atomic<uint64_t> committed_lsn_{0};
-  // Every LSN <= durable_lsn_ is fdatasync'ed. Written (release) only by the
-  // flusher (or Sync()) after fdatasync returns; loaded (acquire) anywhere.
-  alignas(64) std::atomic<uint64_t> durable_lsn_{0};
-  // Set once by Close (acq_rel exchange, so Close runs once); read (acquire)
-  // by WaitDurable at kProcess to stop waiting.
+  // Set once by Close (acq_rel exchange, so Close runs once); read
+  // (acquire) by WaitPublished to stop waiting.
   alignas(64) std::atomic<bool> closed_{false};
-  // Incremented (relaxed, a statistic) by SyncUpTo under sync_mu_.
-  std::atomic<uint64_t> sync_count_{0};
-
-  // Locks are std::mutex rather than absl::Mutex: the distribution's Abseil
-  // is not built with ThreadSanitizer, which then cannot see absl::Mutex
-  // and reports every guarded access; std::mutex is intercepted.
-  std::mutex roll_mu_;
-  std::condition_variable roll_cv_;  // a segment was sealed or installed
-  // Guarded by roll_mu_.
-  std::deque<std::unique_ptr<internal::WriterSegment>> segments_;
-
-  // Preallocation of the next segment file; guarded by prep_mu_.
-  std::mutex prep_mu_;
-  std::condition_variable prep_cv_;  // any field below changed
-  std::unique_ptr<internal::MappedFile> prepared_;
-  bool prep_wanted_ = false;
-  bool prep_busy_ = false;
-  bool prep_stop_ = false;
-  internal::MappedFile* prefault_active_ = nullptr;
-  uint64_t prefault_from_ = 0;
-  bool retire_wanted_ = false;
-  std::thread preallocator_;
-
-  // Group commit (kSync).
-  std::mutex sync_mu_;  // serialises SyncUpTo and RetireSegments
-  // The first failed fdatasync; every later SyncUpTo returns it. Guarded by
-  // sync_mu_.
-  absl::Status sync_error_;
-  std::mutex flush_mu_;
-  std::condition_variable flush_cv_;  // work for the flusher, or progress
-  // Guarded by flush_mu_.
-  uint64_t flush_wanted_ = 0;
-  bool flush_stop_ = false;
-  absl::Status flush_error_;
-  std::multimap<uint64_t, absl::AnyInvocable<void(absl::Status)>> callbacks_;
-  // A thread is running callbacks (RunDueCallbacks); guarded by flush_mu_.
-  bool callbacks_running_ = false;
-  std::thread flusher_;
 };
 
 }  // namespace engram

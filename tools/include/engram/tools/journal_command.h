@@ -1,5 +1,14 @@
 // `engram journal verify|dump|stats|tail DIR ...`: the journal subcommands
 // of the engram command line, built on the public journal headers only.
+//
+// The interface takes the arguments as strings: the parser (CLI11) and the
+// JSON writer (nlohmann-json) stay inside the library, so an application
+// that embeds the commands needs neither. An application with its own CLI11
+// command line forwards what follows its `journal` word (see
+// examples/bank/bank_main.cc: a `journal` subcommand with prefix_command()).
+//
+// Thread-safety: one RunJournalCommand at a time per process (it prints to
+// stdout and keeps the describer in a global for its duration).
 #ifndef ENGRAM_TOOLS_JOURNAL_COMMAND_H_
 #define ENGRAM_TOOLS_JOURNAL_COMMAND_H_
 
@@ -24,9 +33,12 @@ int RunJournalCommand(const std::vector<std::string>& args);
 // embeds the command line (e.g. `bank journal dump`) passes one built on
 // its EventRegistry, so that dump and tail also print field values.
 using RecordDescriber = std::function<std::string(const RecordView&)>;
-int RunJournalCommand(const std::vector<std::string>& args, RecordDescriber describe);
+// `program` names the command in usage and error lines ("bank": "bank
+// journal dump DIR ...", "bank: ...").
+int RunJournalCommand(const std::vector<std::string>& args, RecordDescriber describe,
+                      const std::string& program = "engram");
 
-// The usage text of `engram journal`.
+// The usage text (--help) of `engram journal`.
 const char* JournalUsage();
 
 }  // namespace engram::tools

@@ -74,7 +74,7 @@ class TopicTrie {
   };
 
   static bool IsSystem(const std::vector<std::string_view>& toks, size_t i) {
-    return i == 0 && !toks[0].empty() && toks[0][0] == '$';
+    return i == 0 && IsSystemTopic(toks[0]);
   }
 
   static void MatchAt(const Node* n, const std::vector<std::string_view>& toks,

@@ -1,5 +1,5 @@
-#ifndef ENGRAM_RUNTIME_DEDICATED_THREAD_EXECUTOR_H_
-#define ENGRAM_RUNTIME_DEDICATED_THREAD_EXECUTOR_H_
+#ifndef ENGRAM_RUNTIME_INTERNAL_DEDICATED_THREAD_EXECUTOR_H_
+#define ENGRAM_RUNTIME_INTERNAL_DEDICATED_THREAD_EXECUTOR_H_
 
 #include <atomic>
 #include <cstdint>
@@ -13,7 +13,7 @@ namespace engram {
 // for actors that block (file or network I/O, a blocking library call), so
 // that they never hold up the work-stealing pool.
 //
-// The thread sleeps on a futex while its unit is idle. It exits when the
+// The thread parks (internal::SpinThenPark) while its unit is idle. It exits when the
 // unit reports kStopped or when Shutdown() is called.
 //
 // Thread-safety: Schedule() from any thread; Shutdown() from one thread
@@ -40,8 +40,9 @@ class DedicatedThreadExecutor final : public Executor {
   // Writer: Schedule() (release, then futex wake); cleared by the thread
   // (acquire exchange) when it takes the unit.
   std::atomic<Schedulable*> unit_{nullptr};
-  // Futex word: bumped by Schedule() and Shutdown() after writing unit_ or
-  // stop_, so the sleeper cannot miss them.
+  // The word the thread parks on: bumped (seq_cst RMW, then notify_one) by
+  // Schedule() and Shutdown() after writing unit_ or stop_, so the sleeper
+  // cannot miss them; read by the thread with acquire.
   std::atomic<uint32_t> signal_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};
@@ -50,4 +51,4 @@ class DedicatedThreadExecutor final : public Executor {
 
 }  // namespace engram
 
-#endif  // ENGRAM_RUNTIME_DEDICATED_THREAD_EXECUTOR_H_
+#endif  // ENGRAM_RUNTIME_INTERNAL_DEDICATED_THREAD_EXECUTOR_H_

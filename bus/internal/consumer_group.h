@@ -4,14 +4,16 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "bus/internal/delivery.h"
+#include "bus/internal/subscription.h"
 #include "engram/actors/type_tag.h"
 #include "engram/base/internal/mutex.h"
 #include "engram/bus/event.h"
-#include "engram/bus/internal/subscription.h"
 #include "engram/bus/subscription_options.h"
 
 namespace engram::internal {
@@ -27,8 +29,22 @@ namespace engram::internal {
 // moves to the member the current membership assigns (partition mod member
 // count; the oldest member for exclusive) only when nothing is in flight.
 // So events of one key are handled in publication order whatever joins or
-// leaves (a retried event is the exception: it is re-delivered after its
-// backoff, behind later events of its key).
+// leaves.
+//
+// A retry holds its partition: while a delivery of the partition waits out
+// its retry backoff, new events of the partition are held here, and events
+// already handed to a callback subscriber's runner are parked here when
+// their turn comes (Park()); both go out, in order, once the retried event
+// has finished (handled, dead-lettered, discarded or re-routed). So later
+// events of a key never overtake a retry of an earlier one.
+//
+// An event in an actor's mailbox cannot be taken back, so a partition
+// hands an actor member one event at a time (a window of one): the others
+// are admitted (they hold their slots, so capacity and overflow policies
+// apply as before) and parked here, bound to that member, and go out one
+// by one as each finishes. A retry keeps its place in the window, so later
+// events of its key wait behind it. Callback members get every event at
+// once (their runner asks Park() before running each one).
 //
 // Thread-safety: all methods take the group's mutex. Lock order: group
 // mutex before a subscription's mutex; never the bus mutex inside.
@@ -57,24 +73,55 @@ class ConsumerGroup : public std::enable_shared_from_this<ConsumerGroup> {
   // Routes `event` to one member. kClosed if the group has no member.
   OfferResult Offer(const std::shared_ptr<const EventRecord>& event);
 
-  // A delivery of `partition` finished. `reroute`: the event came back
-  // from a member that stopped; it is routed again ahead of held events.
-  // Events that can no longer be routed (no members) go to `orphans`.
-  void Done(int partition, std::shared_ptr<const EventRecord> reroute,
+  // A delivery of `partition` will be retried after a backoff: the
+  // partition is held until Done() reports `event` finished.
+  void HoldForRetry(int partition, const EventRecord* event);
+
+  // Asked by a callback subscription's runner before it runs `d` (a
+  // delivery of partition d.partition): if the partition is held by a retry
+  // of another event, takes `d` (it is dispatched again, in order, when the
+  // retry finishes) and returns true. Otherwise leaves `d` and returns false.
+  bool Park(Delivery& d);
+
+  // A delivery of `partition` finished; `finished` is its event, `in_window`
+  // whether it held the partition's actor window. `reroute`:
+  // the event came back from a member that stopped; it is routed again
+  // ahead of held events. Events that can no longer be routed (no members)
+  // go to `orphans`.
+  void Done(int partition, const EventRecord* finished, bool in_window,
+            std::shared_ptr<const EventRecord> reroute,
             std::vector<std::shared_ptr<const EventRecord>>* orphans);
 
  private:
   struct Partition {
     std::shared_ptr<Subscription> owner;
-    uint32_t in_flight = 0;
-    std::deque<std::shared_ptr<const EventRecord>> held;
+    uint32_t in_flight = 0;  // admitted and unfinished (parked ones included)
+    std::deque<std::shared_ptr<const EventRecord>> held;  // not yet admitted
+    // Events waiting out a retry backoff (usually none or one; an actor
+    // member may fail several before the first retry runs).
+    std::vector<const EventRecord*> retrying;
+    // Deliveries of actor members handed to a mailbox and unfinished: the
+    // window, 0 or 1 (a paused member's resumed events bypass it).
+    uint32_t sent = 0;
+    // Admitted deliveries waiting for the window (actor members) or behind
+    // a retry (callback members, see Park()), in publication order.
+    std::deque<Delivery> parked;
   };
 
   int PartitionOf(const EventRecord& event) const noexcept;
   bool IsMember(const Subscription* s) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Subscription> Assigned(int partition) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Admits `event` to the partition's owner and sends or parks it (the
+  // window). `force`: skip the overflow policy.
+  OfferResult OfferToOwner(int partition, const std::shared_ptr<const EventRecord>& event,
+                           bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands `d` to its subscriber, or parks it while the actor window is full.
+  void Send(Partition& part, Delivery d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends parked deliveries while no retry holds the partition and the
+  // window allows.
+  void Release(Partition& part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends the partition's held events to its (new) owner while nothing of
-  // it is in flight or the owner is a member.
+  // it is in flight or the owner is a member, unless a retry holds it.
   void Flush(int partition, std::vector<std::shared_ptr<const EventRecord>>* orphans)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -13,11 +13,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "actors/internal/actor_registry.h"
+#include "actors/internal/bounded_state.h"
+#include "actors/internal/dead_letter_office.h"
+#include "actors/internal/mailbox.h"
+#include "engram/actors/actor.h"
 #include "engram/actors/actor_ref.h"
 #include "engram/actors/envelope.h"
-#include "engram/actors/internal/bounded_state.h"
-#include "engram/actors/internal/dead_letter_office.h"
-#include "engram/actors/internal/mailbox.h"
 #include "engram/actors/send_result.h"
 #include "engram/actors/spawn_options.h"
 #include "engram/runtime/executor.h"
@@ -26,13 +28,9 @@
 
 namespace engram {
 
-class Actor;
 class ActorSystem;
 
 namespace internal {
-
-using ActorFactory = absl::AnyInvocable<std::unique_ptr<Actor>()>;
-using RequestCallback = absl::AnyInvocable<void(absl::StatusOr<Envelope*>)>;
 
 // The control block of one actor: its mailbox, its Actor object, its place
 // in the supervision tree, and its reference count. An ActorRef points
@@ -40,17 +38,19 @@ using RequestCallback = absl::AnyInvocable<void(absl::StatusOr<Envelope*>)>;
 // for as long as refs exist, so late sends find a closed mailbox.
 //
 // Ownership: reference counted. The actor system holds one reference while
-// the actor is alive; every ActorRef holds one.
+// the actor is alive; every ActorRef holds one. The cell holds one
+// reference to the dead-letter office, for life.
 //
 // Thread-safety: Enqueue(), EnqueueSystem(), RequestStop() and the
 // accessors from any thread. Everything called from Actor (StopSelf,
-// StartRequest, TakeCurrentReply...) and RunTurn() only on the actor's own
-// turn. Supervision-tree links and watchers are guarded by the system's
-// registry mutex.
+// StartRequest, TakeCurrentReply, Monitor...) and RunTurn() only on the
+// actor's own turn. The cell's place in the supervision tree and its
+// watchers are the registry's (registry_node(), ActorRegistry's mutex).
 class ActorCell final : public Schedulable {
  public:
-  ActorCell(ActorSystem* system, Executor* executor, uint64_t id,
-            SpawnOptions&& options, ActorFactory factory);
+  ActorCell(ActorRegistry* registry, DeadLetterOffice* office,
+            Executor* executor, uint64_t id, SpawnOptions&& options,
+            ActorFactory factory);
   ~ActorCell() override;
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
@@ -81,25 +81,33 @@ class ActorCell final : public Schedulable {
                     RequestCallback callback);
   // Takes over the reply of the request being handled (for a Promise).
   std::unique_ptr<ReplyTarget> TakeCurrentReply();
+  void Monitor(const ActorRef& other);
+  void Demonitor(const ActorRef& other);
   // Creates the Actor object through the factory (also on restart).
   void Construct();
+
+  // ---- the spawner, before the cell is published ----
+  // The spawner schedules the first turn itself: sends made meanwhile (from
+  // the constructor) only queue. See Mailbox::StartScheduled().
+  void StartScheduled() noexcept { mailbox_.StartScheduled(); }
 
   uint64_t id() const noexcept { return id_; }
   std::string name() const;
   bool alive() const noexcept { return !stopped_.load(std::memory_order_acquire); }
-  ActorSystem* system() const noexcept { return system_; }
+  ActorSystem* system() const noexcept { return registry_->system(); }
   Executor* executor() const noexcept { return executor_; }
   Actor* actor() const noexcept { return actor_.get(); }
   ActorRef self() noexcept {
     Ref();
-    return ActorRef::Adopt(this);
+    return ActorRefAccess::Adopt(this);
   }
+  // This cell's links in the registry; only ActorRegistry reads them.
+  ActorRegistry::Node& registry_node() noexcept { return registry_node_; }
 
   // The cell whose Actor is being constructed on this thread, if any.
   static ActorCell* Constructing() noexcept;
 
  private:
-  friend class engram::ActorSystem;
   struct Pending {
     RequestCallback callback;
     TimerId timer;
@@ -130,7 +138,7 @@ class ActorCell final : public Schedulable {
   bool stopping_ = false;   // owner only: StopSelf() or a failure
   bool escalate_ = false;   // owner only: stopping escalates to the parent
   Mailbox mailbox_;
-  ActorSystem* const system_;          // valid until the actor stops
+  ActorRegistry* const registry_;      // valid until the actor stops
   DeadLetterOffice* const office_;     // one reference, for life
   Executor* executor_;
   const uint64_t id_;
@@ -144,16 +152,8 @@ class ActorCell final : public Schedulable {
   std::unique_ptr<absl::flat_hash_map<uint64_t, Pending>> pending_;  // owner
   std::unique_ptr<std::deque<absl::Time>> restarts_;                 // owner
 
-  // Guarded by the system's registry mutex.
-  ActorCell* live_prev_ = nullptr;
-  ActorCell* live_next_ = nullptr;
-  ActorRef parent_;
-  ActorCell* first_child_ = nullptr;
-  ActorCell* prev_sibling_ = nullptr;
-  ActorCell* next_sibling_ = nullptr;
-  std::unique_ptr<std::vector<ActorRef>> watchers_;
-  bool terminated_ = false;
-  absl::Status final_reason_;
+  // Written and read only by the registry, under its mutex.
+  ActorRegistry::Node registry_node_;
 };
 
 }  // namespace internal

@@ -23,6 +23,9 @@ class ConsumerGroup;
 // is always accounted for: handled, retried, re-routed, dead-lettered or
 // discarded.
 //
+// `in_window`: the delivery counts against its partition's one-at-a-time
+// window for actor members (see ConsumerGroup); kept across retries.
+//
 // Thread-safety: owned by one thread at a time (it moves with messages).
 struct Delivery {
   Delivery(std::shared_ptr<const EventRecord> e, std::shared_ptr<Subscription> s,
@@ -39,6 +42,7 @@ struct Delivery {
   std::shared_ptr<ConsumerGroup> group;
   int partition = -1;
   int attempt = 1;
+  bool in_window = false;
 };
 
 // Tells a callback subscription's runner actor to stop once the deliveries
@@ -54,6 +58,11 @@ void CompleteDelivery(Delivery d, absl::Status status, bool abandoned);
 // Marks the current thread as dispatching for its lifetime; completions
 // that happen synchronously meanwhile (a send to a stopped actor fails at
 // once) are deferred to the end of the outermost scope, outside the locks.
+// It cannot be replaced by the DeliverySink: the re-entry does not come from
+// the bus calling itself but from the actor runtime, which fails an
+// envelope's reply (BusAck::Fail) or destroys its Delivery inside
+// internal::Deliver()/Send(), while a group must hold its lock across the
+// hand-over to keep per-partition order against concurrent publishers.
 class DispatchScope {
  public:
   DispatchScope() noexcept;

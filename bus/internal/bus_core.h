@@ -12,14 +12,16 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "bus/internal/consumer_group.h"
+#include "bus/internal/delivery_sink.h"
+#include "bus/internal/subscription.h"
+#include "bus/internal/topic_trie.h"
 #include "engram/actors/actor_ref.h"
 #include "engram/base/internal/mutex.h"
 #include "engram/bus/event.h"
-#include "engram/bus/internal/consumer_group.h"
-#include "engram/bus/internal/subscription.h"
+#include "engram/bus/internal/event_callback.h"
 #include "engram/bus/publish_options.h"
 #include "engram/bus/subscription_options.h"
-#include "engram/bus/internal/topic_trie.h"
 
 namespace engram {
 class ActorSystem;
@@ -54,18 +56,19 @@ using MatchList = std::vector<MatchTarget>;
 // Thread-safety: every method may be called from any thread, including
 // from inside subscriber callbacks and actor handlers. mu_ is a leaf lock.
 // Ownership: owned by EventBus through a shared_ptr; subscriptions hold a
-// weak_ptr, so deliveries that finish after the bus is gone are counted
-// but not re-published.
-class BusCore : public std::enable_shared_from_this<BusCore> {
+// weak_ptr (to its DeliverySink side), so deliveries that finish after the
+// bus is gone are counted but not re-published.
+class BusCore final : public DeliverySink, public std::enable_shared_from_this<BusCore> {
  public:
   BusCore(ActorSystem& system, std::string name);
-  ~BusCore();
+  ~BusCore() override;
 
   const std::string& name() const noexcept { return name_; }
 
+  // `options` is consumed (its fields are moved into the event).
   absl::StatusOr<PublishReceipt> Publish(std::string_view topic,
                                          std::shared_ptr<EventRecord> record,
-                                         PublishOptions options);
+                                         PublishOptions&& options);
 
   absl::StatusOr<uint64_t> Subscribe(std::string_view pattern, SubscriptionOptions options,
                                      const TypeTag* payload_type, Subscription::Kind kind,
@@ -73,12 +76,12 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   absl::Status Unsubscribe(uint64_t id);
   // Unsubscribes everything (the bus is being destroyed).
   void UnsubscribeAll();
-  // A subscriber's actor stopped: unsubscribe it (idempotent).
-  void RemoveStopped(uint64_t id);
 
-  // Publishes `original` to "$dlq.<topic>" as a DeadLetterEvent.
+  // DeliverySink: a subscriber stopped (unsubscribe it, idempotent); an
+  // event to publish to "$dlq.<topic>" as a DeadLetterEvent.
+  void RemoveStopped(uint64_t id) override;
   void DeadLetter(std::shared_ptr<const EventRecord> original, std::string reason,
-                  int attempts, const std::string& subscription);
+                  int attempts, const std::string& subscription) override;
 
   absl::Status Pause(uint64_t id);
   absl::Status Resume(uint64_t id);

@@ -1,5 +1,5 @@
-#ifndef ENGRAM_RUNTIME_TIMER_THREAD_H_
-#define ENGRAM_RUNTIME_TIMER_THREAD_H_
+#ifndef ENGRAM_RUNTIME_INTERNAL_TIMER_THREAD_H_
+#define ENGRAM_RUNTIME_INTERNAL_TIMER_THREAD_H_
 
 #include <thread>
 
@@ -42,4 +42,4 @@ class TimerThread final : public TimerService {
 
 }  // namespace engram
 
-#endif  // ENGRAM_RUNTIME_TIMER_THREAD_H_
+#endif  // ENGRAM_RUNTIME_INTERNAL_TIMER_THREAD_H_

@@ -1,5 +1,5 @@
-#ifndef ENGRAM_RUNTIME_SCHEDULER_H_
-#define ENGRAM_RUNTIME_SCHEDULER_H_
+#ifndef ENGRAM_RUNTIME_INTERNAL_SCHEDULER_H_
+#define ENGRAM_RUNTIME_INTERNAL_SCHEDULER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "engram/base/internal/mutex.h"
 #include "concurrentqueue/concurrentqueue.h"
+#include "engram/base/internal/mutex.h"
 #include "engram/runtime/executor.h"
-#include "engram/runtime/internal/work_stealing_deque.h"
+#include "engram/runtime/scheduler_options.h"
+#include "engram/runtime/worker_pool.h"
+#include "runtime/internal/work_stealing_deque.h"
 
 namespace engram {
 
@@ -34,7 +36,8 @@ namespace engram {
 // `max_handoff_chain` times in a row), its own deque (bottom, LIFO), the
 // global queue, then steals from the top of the other workers' deques.
 //
-// Idle workers spin briefly, then park on a futex. Waking is targeted: new
+// Idle workers spin briefly (looking for work), then park on their wake word
+// through the library's one wait strategy (base/spin_wait.h). Waking is targeted: new
 // stealable work wakes exactly one parked worker, and only when no worker is
 // already searching. The Dekker pair that prevents lost wake-ups is: a
 // producer publishes work, issues a seq_cst fence, reads `parked_` (and
@@ -42,28 +45,15 @@ namespace engram {
 // seq_cst fence, then re-checks every queue before it sleeps. Both fences
 // are needed; docs/ARCHITECTURE.md ("Parking and waking") has the argument.
 //
+// Private to the library: users see it as a WorkerPool
+// (ActorSystem::scheduler()) and shape it with SchedulerOptions.
+//
 // Thread-safety: Schedule() from any thread. Shutdown() once, from a thread
 // outside the pool (the destructor calls it).
-class Scheduler final : public Executor {
+class Scheduler final : public WorkerPool {
  public:
-  struct Options {
-    // Worker threads; 0 means std::thread::hardware_concurrency().
-    int threads = 0;
-    // Messages an actor may process in one turn before it yields.
-    int budget = 256;
-    // Hand-offs run in a row before the worker looks at its deque.
-    int max_handoff_chain = 64;
-    // Rounds of looking for work before a worker parks.
-    int spin_rounds = 64;
-  };
-
-  // Counters for tests and benchmarks; approximate while running.
-  struct Stats {
-    uint64_t turns = 0;
-    uint64_t steals = 0;
-    uint64_t parks = 0;
-    uint64_t wakes = 0;
-  };
+  using Options = SchedulerOptions;
+  using Stats = WorkerPool::Stats;
 
   explicit Scheduler(Options options);
   Scheduler() : Scheduler(Options{}) {}
@@ -77,9 +67,9 @@ class Scheduler final : public Executor {
   // owner (the ActorSystem) releases them.
   void Shutdown();
 
-  int threads() const { return static_cast<int>(workers_.size()); }
-  int budget() const { return options_.budget; }
-  Stats stats() const;
+  int threads() const override { return static_cast<int>(workers_.size()); }
+  int budget() const override { return options_.budget; }
+  Stats stats() const override;
 
   // Index of the calling thread's worker in the pool it belongs to, or -1
   // on a thread that is not a worker of any Scheduler.
@@ -122,4 +112,4 @@ class Scheduler final : public Executor {
 
 }  // namespace engram
 
-#endif  // ENGRAM_RUNTIME_SCHEDULER_H_
+#endif  // ENGRAM_RUNTIME_INTERNAL_SCHEDULER_H_

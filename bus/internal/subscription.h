@@ -5,22 +5,22 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "bus/internal/delivery.h"
+#include "bus/internal/delivery_sink.h"
 #include "engram/actors/actor_ref.h"
 #include "engram/actors/type_tag.h"
 #include "engram/base/internal/mutex.h"
 #include "engram/bus/event.h"
-#include "engram/bus/internal/delivery.h"
+#include "engram/bus/internal/event_callback.h"
 #include "engram/bus/subscription_options.h"
 #include "engram/runtime/timer_service.h"
 
 namespace engram::internal {
-
-class BusCore;
 
 // Bus-wide counters, shared by the bus and its subscriptions (which may
 // outlive the bus while their last deliveries finish). Every counter is
@@ -40,10 +40,6 @@ struct BusCounters {
 // What became of one offer of an event to a subscription.
 enum class OfferResult { kAccepted, kDropped, kRejected, kTimedOut, kClosed };
 
-// The type-erased callback of a callback subscription.
-using EventCallback =
-    absl::AnyInvocable<absl::Status(const std::shared_ptr<const EventRecord>&, int attempt)>;
-
 // One subscription: where its events go (a user actor's mailbox, or a
 // callback run on the subscription's own internal "runner" actor), its
 // admission counter (backpressure), its pause buffer, its retry policy and
@@ -54,14 +50,15 @@ using EventCallback =
 // from anywhere. The callback runs on the runner actor's turns only, never
 // concurrently with itself.
 // Ownership: shared by the bus's tables, the match caches, and every
-// Delivery in flight; it holds only a weak reference to the bus.
+// Delivery in flight; it holds only a weak reference to the bus, as the
+// DeliverySink it reports dead letters and stopped subscribers to.
 class Subscription : public std::enable_shared_from_this<Subscription> {
  public:
   enum class Kind { kActor, kCallback };
 
   Subscription(uint64_t id, std::string pattern, SubscriptionOptions options,
                const TypeTag* payload_type, Kind kind, ActorRef target,
-               EventCallback callback, TimerService* timers, std::weak_ptr<BusCore> core,
+               EventCallback callback, TimerService* timers, std::weak_ptr<DeliverySink> sink,
                std::shared_ptr<BusCounters> counters);
 
   uint64_t id() const noexcept { return id_; }
@@ -83,16 +80,23 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   // Admits `event` (applying the overflow policy unless `force`) and hands
   // it to the subscriber, or holds it while paused. `group`/`partition`:
   // the routing group partition to release when the delivery finishes.
+  // `out` (a group routing a partition): the admitted delivery is put there
+  // instead of handed over, for the group to dispatch or park (left empty
+  // if the subscription is paused and holds it).
   OfferResult Offer(const std::shared_ptr<const EventRecord>& event,
-                    const std::shared_ptr<ConsumerGroup>& group, int partition, bool force);
+                    const std::shared_ptr<ConsumerGroup>& group, int partition, bool force,
+                    std::optional<Delivery>* out = nullptr);
 
   // Hands an admitted delivery to the subscriber's mailbox.
   void Dispatch(Delivery d);
 
-  // Runs the callback (on the runner actor) and completes the delivery.
+  // Runs the callback (on the runner actor) and completes the delivery;
+  // or, if a retry holds the delivery's group partition, parks it there.
   void RunCallback(Delivery d) noexcept;
 
-  // Finishes a delivery: success, retry, re-route, dead letter or discard.
+  // Finishes a delivery: the one place that decides what becomes of it
+  // (see Decide()) and carries that out: the group and the sink are told
+  // facts, they never call back into the decision.
   void Complete(Delivery d, absl::Status status, bool abandoned);
 
   void Pause();
@@ -105,6 +109,19 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   SubscriptionStats Stats() const;
 
  private:
+  // What becomes of a finished delivery.
+  enum class Outcome {
+    kDone,       // handled: count it, release its slot and partition
+    kRetry,      // failed, attempts left: dispatch again after the backoff
+    kReroute,    // a group member stopped: hand the event to another member
+    kExhausted,  // failed for good: dead-letter or discard (per policy)
+  };
+  // A pure question: the outcome for `d` finished with `status`.
+  // `gone`: the subscriber stopped or never handled it; `bus_alive`: the
+  // sink can still take dead letters and removals.
+  Outcome Decide(const Delivery& d, const absl::Status& status, bool gone,
+                 bool bus_alive) const noexcept;
+
   bool TryAcquireSlot() noexcept;
   bool BlockForSlot();
   void ReleaseSlot() noexcept;
@@ -114,8 +131,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   // no longer place. The slot is freed first: a publisher blocked on this
   // subscription may hold the group's lock, which Done() needs.
   std::vector<std::shared_ptr<const EventRecord>> EndDelivery(
-      Delivery& d, std::shared_ptr<const EventRecord> reroute);
-  void Exhausted(Delivery& d, const absl::Status& status);
+      Delivery& d, const EventRecord* finished, std::shared_ptr<const EventRecord> reroute);
 
   const uint64_t id_;
   const std::string pattern_;
@@ -126,7 +142,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   ActorRef runner_;        // kCallback: the internal runner actor
   EventCallback callback_;  // kCallback; used on the runner's turns only
   TimerService* const timers_;
-  const std::weak_ptr<BusCore> core_;
+  const std::weak_ptr<DeliverySink> sink_;
   const std::shared_ptr<BusCounters> counters_;
 
   // Writer: Close() (release); readers: Offer(), Complete() (acquire), so a

@@ -1,8 +1,9 @@
-#ifndef ENGRAM_ACTORS_MAILBOX_H_
-#define ENGRAM_ACTORS_MAILBOX_H_
+#ifndef ENGRAM_ACTORS_INTERNAL_MAILBOX_H_
+#define ENGRAM_ACTORS_INTERNAL_MAILBOX_H_
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "engram/actors/envelope.h"
 
@@ -44,7 +45,7 @@ class Mailbox {
     Envelope* head = head_.load(std::memory_order_relaxed);
     for (;;) {
       if (head == Closed()) return PushResult::kClosed;
-      e->next = head == Blocked() ? nullptr : head;
+      e->next_ = head == Blocked() ? nullptr : head;
       // Writer: any sender. Release publishes the envelope to the owner's
       // acquire exchange; acquire (on success) makes the owner's last turn,
       // which ended with the release CAS to kBlocked, happen before the
@@ -60,8 +61,8 @@ class Mailbox {
   Envelope* Pop() noexcept {
     if (cache_ == nullptr && !Refill()) return nullptr;
     Envelope* e = cache_;
-    cache_ = e->next;
-    e->next = nullptr;
+    cache_ = e->next_;
+    e->next_ = nullptr;
     return e;
   }
 
@@ -81,8 +82,15 @@ class Mailbox {
   }
 
   // Owner: closes the mailbox and returns every queued message in FIFO
-  // order, linked through `next`. Later pushes fail with kClosed.
+  // order, linked through the envelopes' mailbox links (walk the list with
+  // TakeNext()). Later pushes fail with kClosed.
   Envelope* Close() noexcept;
+
+  // For a list returned by Close(): unlinks `e` from the envelope after it
+  // and returns that one (nullptr at the end).
+  static Envelope* TakeNext(Envelope* e) noexcept {
+    return std::exchange(e->next_, nullptr);
+  }
 
   // Before the owner is constructed or published: start out scheduled
   // instead of blocked (the spawner schedules the first turn itself), so
@@ -118,8 +126,8 @@ class Mailbox {
     Envelope* stack = head_.exchange(nullptr, std::memory_order_acquire);
     Envelope* fifo = nullptr;
     while (stack != nullptr) {
-      Envelope* next = stack->next;
-      stack->next = fifo;
+      Envelope* next = stack->next_;
+      stack->next_ = fifo;
       fifo = stack;
       stack = next;
     }
@@ -133,4 +141,4 @@ class Mailbox {
 
 }  // namespace engram
 
-#endif  // ENGRAM_ACTORS_MAILBOX_H_
+#endif  // ENGRAM_ACTORS_INTERNAL_MAILBOX_H_
