@@ -31,6 +31,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "engram/actors/actor_system.h"
 #include "bench/bus/caf_bus.h"
 #include "engram/bus/event_bus.h"
@@ -193,23 +195,6 @@ void Line(const char* name, double engram, double caf, double map) {
 }  // namespace
 }  // namespace engram::bench
 
-namespace {
-
-// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
-// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
-CLI::Validator Positive() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
-        return "'" + s + "' is not a number > 0";
-      },
-      "");
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace engram::bench;
   // Scale: 1.0 by default; e.g. 0.1 for a quick run (`bus_bench 0.1`, as
@@ -220,9 +205,9 @@ int main(int argc, char** argv) {
                "bus_bench");
   CLI::Option* positional =
       app.add_option("SCALE", scale, "multiplies every run's size (default 1; e.g. 0.1)")
-          ->check(Positive());
+          ->check(engram::cli::Positive());
   app.add_option("--scale", scale, "the same as SCALE")
-      ->check(Positive())
+      ->check(engram::cli::Positive())
       ->excludes(positional);
   try {
     app.parse(argc, argv);

@@ -29,6 +29,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "absl/strings/numbers.h"
 #include "engram/actors/actor_system.h"
 #include "engram/base/internal/mutex.h"
@@ -306,19 +308,6 @@ void SnapshotIo() {
   std::filesystem::remove_all(dir);
 }
 
-// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
-// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
-CLI::Validator Positive() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
-        return "'" + s + "' is not a number > 0";
-      },
-      "");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -328,10 +317,10 @@ int main(int argc, char** argv) {
                "image_bench");
   app.add_option("--events", events, "events in the recovery journal (default 10000000)")
       ->type_name("N")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   app.add_option("--commands", commands, "commands per throughput run (default 1000000)")
       ->type_name("N")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help

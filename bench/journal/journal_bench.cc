@@ -25,6 +25,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "engram/journal/journal.h"
 #include "engram/journal/journal_scan.h"
 #include "engram/journal/reader.h"
@@ -345,19 +347,6 @@ void Scan(uint64_t records) {
   std::fflush(stdout);
 }
 
-// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
-// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
-CLI::Validator Positive() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
-        return "'" + s + "' is not a number > 0";
-      },
-      "");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -371,7 +360,7 @@ int main(int argc, char** argv) {
                                      "records of the scan benchmark (default 10000000; "
                                      "1000000 with --quick)")
                           ->type_name("N")
-                          ->check(Positive());
+                          ->check(engram::cli::Positive());
   app.add_flag("--quick", g_quick, "smaller runs");
   app.add_option("--only", g_only, "run one group")
       ->type_name("GROUP")

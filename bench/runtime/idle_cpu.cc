@@ -13,6 +13,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "engram/actors/actor_system.h"
 #include "bench/bench_util.h"
 
@@ -42,19 +44,6 @@ double EngramIdleCpuSeconds(int threads, int actors, double settle_s, double wal
   return engram::bench::ProcessCpuSeconds() - cpu0;
 }
 
-// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
-// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
-CLI::Validator Positive() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
-        return "'" + s + "' is not a number > 0";
-      },
-      "");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,9 +52,9 @@ int main(int argc, char** argv) {
   CLI::App app("CPU burnt by an idle runtime (1000 idle actors), engram beside CAF 0.17.6.",
                "idle_cpu");
   app.add_option("--threads", threads, "worker threads (default: one per core)")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   app.add_option("--seconds", seconds, "wall seconds measured (default 2)")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help

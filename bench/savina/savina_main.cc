@@ -16,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "bench/savina/caf_workloads.h"
 #include "bench/savina/engram_workloads.h"
 
@@ -69,19 +71,6 @@ std::string Human(double v) {
   return buf;
 }
 
-// A number > 0 (CLI11's PositiveNumber prints its range as 300 digits);
-// CLI11 prefixes the flag: "--threads: '0' is not a number > 0".
-CLI::Validator Positive() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (!s.empty() && end == s.c_str() + s.size() && v > 0) return "";
-        return "'" + s + "' is not a number > 0";
-      },
-      "");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,11 +82,11 @@ int main(int argc, char** argv) {
                "prints `name: engram X/s, caf Y/s, ratio X/Y`.",
                "savina");
   app.add_option("--threads", threads, "worker threads (default: one per core)")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   app.add_option("--reps", reps, "runs per figure, the median is printed (default 3)")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   app.add_option("--scale", scale, "multiplies every workload's size (default 1; e.g. 0.1)")
-      ->check(Positive());
+      ->check(engram::cli::Positive());
   app.add_option("--only", only, "run one workload")
       ->check(CLI::IsMember({"pingpong", "counting", "fjthrput", "threadring", "fjcreate", "big",
                              "chameneos", "idle"}));

@@ -57,6 +57,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engram/actors/actor_system.h"
@@ -83,18 +85,6 @@ struct Args {
 };
 
 constexpr int kExitUsage = 2;
-
-// A decimal number >= `min` (and <= INT64_MAX); the message names the value,
-// CLI11 prefixes the flag: "--accounts: 'many' is not a number >= 2".
-CLI::Validator AtLeast(int64_t min) {
-  return CLI::Validator(
-      [min](std::string& s) -> std::string {
-        int64_t v = 0;
-        if (absl::SimpleAtoi(s, &v) && v >= min) return "";
-        return absl::StrCat("'", s, "' is not a number >= ", min);
-      },
-      "");
-}
 
 // --segment-size: BYTES, or a number with a K (KiB) or M (MiB) suffix,
 // 4K..1G; rewritten to the number of bytes.
@@ -140,7 +130,7 @@ void Define(CommandLine* cl, Args* a) {
         ->required();
     c->add_option("--threads", a->threads, "worker threads, >= 1 (default: one per core)")
         ->type_name("T")
-        ->check(AtLeast(1));
+        ->check(engram::cli::AtLeast(1));
   };
   auto durability = [&](CLI::App* c) {
     c->add_option("--durability", a->durability_name,
@@ -164,14 +154,14 @@ void Define(CommandLine* cl, Args* a) {
   run->add_option("--accounts", a->accounts, "accounts to create when the journal is new, >= 2")
       ->type_name("N")
       ->required()
-      ->check(AtLeast(2));
+      ->check(engram::cli::AtLeast(2));
   run->add_option("--transfers", a->transfers, "transfers to perform, >= 0 (default 0)")
       ->type_name("M")
-      ->check(AtLeast(0));
+      ->check(engram::cli::AtLeast(0));
   durability(run);
   run->add_option("--seed", a->seed, "random seed, >= 0 (default 1)")
       ->type_name("S")
-      ->check(AtLeast(0));
+      ->check(engram::cli::AtLeast(0));
   segment_size(run);
   CLI::App* check = app.add_subcommand(
       "check",
@@ -187,10 +177,10 @@ void Define(CommandLine* cl, Args* a) {
   common(replay);
   replay->add_option("--to", a->to_lsn, "rebuild as of this LSN, >= 1 (default: the end)")
       ->type_name("LSN")
-      ->check(AtLeast(1));
+      ->check(engram::cli::AtLeast(1));
   replay->add_option("--step", a->step, "then apply N more records one at a time, >= 1")
       ->type_name("N")
-      ->check(AtLeast(1));
+      ->check(engram::cli::AtLeast(1));
   replay->add_option("--break-on", a->break_on,
                      "then run to the next event of TYPE (e.g. bank.Refunded)")
       ->type_name("TYPE");
@@ -200,7 +190,7 @@ void Define(CommandLine* cl, Args* a) {
       ->type_name("LSN")
       ->required()
       ->allow_extra_args(false)
-      ->check(AtLeast(1));
+      ->check(engram::cli::AtLeast(1));
   for (CLI::App* c : {run, check, replay, hash}) {
     c->callback([a, c] { a->command = c->get_name(); });
   }

@@ -28,6 +28,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engram/actors/actor_system.h"
@@ -41,28 +43,6 @@ namespace {
 constexpr int64_t kInitialStock = 1'000'000'000;
 
 constexpr int kExitUsage = 2;
-
-// A decimal number >= `min`; CLI11 prefixes the flag to the message.
-CLI::Validator AtLeast(int64_t min) {
-  return CLI::Validator(
-      [min](std::string& s) -> std::string {
-        int64_t v = 0;
-        if (absl::SimpleAtoi(s, &v) && v >= min) return "";
-        return absl::StrCat("'", s, "' is not a number >= ", min);
-      },
-      "");
-}
-
-// A decimal number (negative seeds are taken modulo 2^64, as before).
-CLI::Validator Integer() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        int64_t v = 0;
-        if (absl::SimpleAtoi(s, &v)) return "";
-        return absl::StrCat("'", s, "' is not a number");
-      },
-      "");
-}
 
 // Resumes every order and waits until each is finished; returns the states.
 std::vector<shop::OrderState> FinishOrders(engram::ActorSystem& system,
@@ -121,8 +101,8 @@ int main(int argc, char** argv) {
     c->add_option("--journal", journal, "the journal directory")->type_name("DIR")->required();
     c->add_option("--threads", threads, "worker threads, >= 1 (default: one per core)")
         ->type_name("T")
-        ->check(AtLeast(1));
-    c->add_option("--seed", seed, "random seed (default 1)")->type_name("S")->check(Integer());
+        ->check(engram::cli::AtLeast(1));
+    c->add_option("--seed", seed, "random seed (default 1)")->type_name("S")->check(engram::cli::Integer());
   };
   CLI::App* run = app.add_subcommand(
       "run",
@@ -132,7 +112,7 @@ int main(int argc, char** argv) {
   run->add_option("--orders", orders, "orders to place, >= 0")
       ->type_name("N")
       ->required()
-      ->check(AtLeast(0));
+      ->check(engram::cli::AtLeast(0));
   CLI::App* check = app.add_subcommand(
       "check",
       "Recover, resume and finish every order, print the counts and the orders-by-status "
