@@ -11,32 +11,18 @@
 #include <vector>
 
 #include "tests/journal/test_util.h"
+#include "tests/tools/command_result.h"
 
 namespace engram {
 namespace {
 
 using testing::TempDir;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = testing::CommandResult;
+using testing::CountLines;
 
 Result Run(const TempDir& tmp, const std::string& binary, const std::string& args) {
-  const std::string out = tmp.Sub("stdout"), err = tmp.Sub("stderr");
-  const std::string cmd = binary + " " + args + " >" + out + " 2>" + err + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = testing::ReadFile(out);
-  r.err = testing::ReadFile(err);
-  return r;
-}
-
-int CountLines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
+  return testing::RunCommand(tmp, binary + " " + args);
 }
 
 struct HelpCase {
