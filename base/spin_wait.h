@@ -18,6 +18,11 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace engram::internal {
 
@@ -57,6 +62,56 @@ T SpinThenPark(const std::atomic<T>& word, Done done,
     v = word.load(std::memory_order_acquire);
   }
   return v;
+}
+
+// Wake-ups at deadlines, for bounded waits. std::atomic::wait has no
+// timeout and returns only once the word's value differs from the one the
+// waiter saw, so a bounded waiter registers its deadline here and parks
+// untimed; one process-wide thread (started on first use) calls the
+// waiter's `nudge` at the deadline, which must change the word's value in
+// a way its readers ignore (a spare bit) and notify it. Wakers of the word
+// pay nothing for this.
+//
+// Thread-safety: both functions may be called from any thread. After
+// Cancel(token) returns, the nudge of `token` is not running and will not
+// run, so the word may be destroyed.
+class DeadlineWaker {
+ public:
+  static uint64_t Arm(absl::Time deadline, void (*nudge)(void*), void* word);
+  static void Cancel(uint64_t token);
+};
+
+// Like SpinThenPark, but gives up at `deadline`: returns the value that
+// satisfied `done`, or nullopt once the deadline has passed. `nudge`
+// changes the word without changing what `done` sees (see DeadlineWaker).
+template <typename T, typename Done>
+std::optional<T> SpinThenParkUntil(std::atomic<T>& word, Done done, absl::Time deadline,
+                                   void (*nudge)(void*), SpinPolicy policy = {}) {
+  std::optional<T> result;
+  uint64_t token = 0;
+  T v = word.load(std::memory_order_acquire);
+  for (int i = 0;; ++i) {
+    if (done(v)) {
+      result = v;
+      break;
+    }
+    if (i < policy.spins) {
+      CpuRelax();
+    } else if (i < policy.spins + policy.yields) {
+      sched_yield();
+    } else if (absl::Now() >= deadline) {
+      break;
+    } else if (token == 0) {
+      // Armed before parking; the nudge may come before the wait below,
+      // which then returns at once because the value changed.
+      token = DeadlineWaker::Arm(deadline, nudge, &word);
+    } else {
+      word.wait(v, std::memory_order_acquire);
+    }
+    v = word.load(std::memory_order_acquire);
+  }
+  if (token != 0) DeadlineWaker::Cancel(token);
+  return result;
 }
 
 }  // namespace engram::internal

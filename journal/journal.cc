@@ -21,6 +21,7 @@ namespace engram {
 using internal::AlignRecord;
 using internal::CommittedLsn;
 using internal::kCommittedClosedBit;
+using internal::kCommittedFlagBits;
 using internal::kCommittedLsnMask;
 using internal::kRecordHeaderSize;
 using internal::kSegmentHeaderSize;
@@ -183,8 +184,10 @@ absl::StatusOr<uint64_t> Journal::AppendRecords(const RecordInput* recs,
       WriteRecords(seg->data + offset, recs, n, lsn, now);
       const uint64_t prev = WaitForPredecessors(lsn);
       // Keeps Close's bit (an appender already past the active-segment check
-      // when Close ran).
-      committed_lsn_.store((lsn + n - 1) | (prev & kCommittedClosedBit),
+      // when Close ran) and the nudge bit. A nudge that lands between the
+      // load in WaitForPredecessors and this store is overwritten, but the
+      // value still changes (the LSN advances), which is all a nudge is for.
+      committed_lsn_.store((lsn + n - 1) | (prev & kCommittedFlagBits),
                            std::memory_order_release);
       // Cheap when nobody blocks (libstdc++ checks a waiter count first).
       committed_lsn_.notify_all();
@@ -222,20 +225,21 @@ absl::Status Journal::WaitPublished(uint64_t lsn, absl::Duration timeout) {
     if ((v & kCommittedLsnMask) >= lsn) return absl::OkStatus();
     return absl::FailedPreconditionError(absl::StrCat("journal ", dir_, " is closed"));
   }
-  // std::atomic::wait has no timeout, and a condition variable would cost
-  // every append a check for waiters: a bounded wait at kProcess polls.
-  const absl::Time deadline = absl::Now() + timeout;
-  while (CommittedLsn(committed_lsn_) < lsn) {
-    if (closed_.load(std::memory_order_acquire)) {
-      return absl::FailedPreconditionError(absl::StrCat("journal ", dir_, " is closed"));
-    }
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "LSN %u not published within %s", lsn, absl::FormatDuration(timeout)));
-    }
-    absl::SleepFor(absl::Microseconds(20));
+  // A bounded wait parks the same way; its deadline nudges the word (see
+  // base/spin_wait.h), so appenders pay nothing for it.
+  const std::optional<uint64_t> v = internal::SpinThenParkUntil(
+      committed_lsn_,
+      [&](uint64_t w) {
+        return (w & kCommittedLsnMask) >= lsn || (w & kCommittedClosedBit) != 0 ||
+               closed_.load(std::memory_order_acquire);
+      },
+      absl::Now() + timeout, &internal::NudgeCommittedLsn);
+  if (!v.has_value()) {
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "LSN %u not published within %s", lsn, absl::FormatDuration(timeout)));
   }
-  return absl::OkStatus();
+  if ((*v & kCommittedLsnMask) >= lsn) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("journal ", dir_, " is closed"));
 }
 
 absl::Status Journal::WaitDurable(uint64_t lsn, absl::Duration timeout) {

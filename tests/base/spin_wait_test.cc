@@ -5,6 +5,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+
 #include <catch2/catch.hpp>
 
 TEST_CASE("a parked waiter wakes when the word reaches its target", "[base]") {
@@ -31,4 +33,29 @@ TEST_CASE("a parked waiter wakes when the word reaches its target", "[base]") {
 TEST_CASE("a waiter whose condition already holds returns the current value", "[base]") {
   std::atomic<uint32_t> word{7};
   REQUIRE(engram::internal::SpinThenPark(word, [](uint32_t v) { return v == 7; }) == 7);
+}
+
+TEST_CASE("a bounded wait returns nothing at its deadline and the value when it comes", "[base]") {
+  // Bit 1 is the nudge bit: the waiter's condition looks at bit 0 only.
+  std::atomic<uint32_t> word{0};
+  auto nudge = [](void* w) {
+    auto* a = static_cast<std::atomic<uint32_t>*>(w);
+    a->fetch_xor(2);
+    a->notify_all();
+  };
+  auto done = [](uint32_t v) { return (v & 1) != 0; };
+  const auto expired = engram::internal::SpinThenParkUntil(
+      word, done, absl::Now() + absl::Milliseconds(10), +nudge, {0, 0});
+  REQUIRE_FALSE(expired.has_value());
+
+  std::thread setter([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    word.fetch_or(1);
+    word.notify_all();
+  });
+  const auto got = engram::internal::SpinThenParkUntil(
+      word, done, absl::Now() + absl::Hours(1), +nudge, {0, 0});
+  setter.join();
+  REQUIRE(got.has_value());
+  REQUIRE((*got & 1) == 1);
 }
