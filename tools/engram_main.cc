@@ -3,11 +3,13 @@
 // `engram journal <command> --help` describe them.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "engram/tools/cli_flags.h"
 #include "engram/tools/journal_command.h"
 
 int main(int argc, char** argv) {
@@ -27,13 +29,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "engram: unknown command '%s' (try: engram --help)\n", argv[1]);
     return engram::tools::kExitUsage;
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "engram: %s (try: engram --help)\n", e.what());
-    return engram::tools::kExitUsage;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "engram")) {
+    return *code;
   }
   if (journal->parsed()) return engram::tools::RunJournalCommand(journal->remaining());
   std::fprintf(stderr, "engram: missing command\n%s", app.help().c_str());

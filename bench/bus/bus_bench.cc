@@ -23,6 +23,7 @@
 #include <functional>
 #include <latch>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -209,13 +210,8 @@ int main(int argc, char** argv) {
   app.add_option("--scale", scale, "the same as SCALE")
       ->check(engram::cli::Positive())
       ->excludes(positional);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "bus_bench: %s (try: bus_bench --help)\n", e.what());
-    return 2;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "bus_bench")) {
+    return *code;
   }
   auto n = [&](double v) { return static_cast<int64_t>(v * scale) + 1; };
   struct Row {

@@ -24,6 +24,7 @@
 #include <fstream>
 #include <random>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -321,13 +322,8 @@ int main(int argc, char** argv) {
   app.add_option("--commands", commands, "commands per throughput run (default 1000000)")
       ->type_name("N")
       ->check(engram::cli::Positive());
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "image_bench: %s (try: image_bench --help)\n", e.what());
-    return 2;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "image_bench")) {
+    return *code;
   }
   for (auto d : {engram::Durability::kProcess, engram::Durability::kSync}) {
     const char* level = d == engram::Durability::kProcess ? "process" : "sync";

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -365,13 +366,8 @@ int main(int argc, char** argv) {
   app.add_option("--only", g_only, "run one group")
       ->type_name("GROUP")
       ->check(CLI::IsMember({"append", "rolls", "sync", "latency", "scan"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "journal_bench: %s (try: journal_bench --help)\n", e.what());
-    return 2;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "journal_bench")) {
+    return *code;
   }
   if (g_quick && scan->count() == 0) scan_records = 1000000;
   auto want = [&](const char* name) { return g_only.empty() || g_only == name; };

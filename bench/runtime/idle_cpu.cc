@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,13 +56,8 @@ int main(int argc, char** argv) {
       ->check(engram::cli::Positive());
   app.add_option("--seconds", seconds, "wall seconds measured (default 2)")
       ->check(engram::cli::Positive());
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "idle_cpu: %s (try: idle_cpu --help)\n", e.what());
-    return 2;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "idle_cpu")) {
+    return *code;
   }
   constexpr int kActors = 1000;
   const double settle = 0.5;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,13 +91,8 @@ int main(int argc, char** argv) {
   app.add_option("--only", only, "run one workload")
       ->check(CLI::IsMember({"pingpong", "counting", "fjthrput", "threadring", "fjcreate", "big",
                              "chameneos", "idle"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "savina: %s (try: savina --help)\n", e.what());
-    return 2;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "savina")) {
+    return *code;
   }
 
   const std::vector<Workload> workloads = {

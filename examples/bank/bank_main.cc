@@ -50,6 +50,7 @@
 #include <cstdlib>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -84,7 +85,7 @@ struct Args {
   std::vector<uint64_t> at;
 };
 
-constexpr int kExitUsage = 2;
+using engram::cli::kExitUsage;
 
 // --segment-size: BYTES, or a number with a K (KiB) or M (MiB) suffix,
 // 4K..1G; rewritten to the number of bytes.
@@ -215,15 +216,8 @@ int Parse(int argc, char** argv, CommandLine* cl, Args* a) {
       return kExitUsage;
     }
   }
-  try {
-    cl->app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return cl->app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    const std::vector<CLI::App*> selected = cl->app.get_subcommands();
-    std::fprintf(stderr, "bank: %s (try: bank %s--help)\n", e.what(),
-                 selected.empty() ? "" : (selected[0]->get_name() + " ").c_str());
-    return kExitUsage;
+  if (const std::optional<int> code = engram::cli::Parse(cl->app, argc, argv, "bank")) {
+    return *code;
   }
   if (cl->journal->parsed()) {
     a->command = "journal";

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -42,7 +43,7 @@ namespace {
 
 constexpr int64_t kInitialStock = 1'000'000'000;
 
-constexpr int kExitUsage = 2;
+using engram::cli::kExitUsage;
 
 // Resumes every order and waits until each is finished; returns the states.
 std::vector<shop::OrderState> FinishOrders(engram::ActorSystem& system,
@@ -130,15 +131,8 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {  // --help
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    const std::vector<CLI::App*> selected = app.get_subcommands();
-    std::fprintf(stderr, "shop: %s (try: shop %s--help)\n", e.what(),
-                 selected.empty() ? "" : (selected[0]->get_name() + " ").c_str());
-    return kExitUsage;
+  if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "shop")) {
+    return *code;
   }
   if (command.empty()) {
     std::fprintf(stderr, "shop: missing command (run, check or catalog; try: shop --help)\n");
