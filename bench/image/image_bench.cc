@@ -69,10 +69,7 @@ struct Added {
 struct CounterState {
   int64_t value = 0;
   int64_t changes = 0;
-  template <class H>
-  friend H AbslHashValue(H h, const CounterState& s) {
-    return H::combine(std::move(h), s.value, s.changes);
-  }
+  // No HashState: trivially copyable without padding, hashed by its bytes.
 };
 class Counter : public engram::PersistentActor<CounterState> {
  public:

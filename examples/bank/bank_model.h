@@ -20,6 +20,7 @@
 #include "engram/image/event_registry.h"
 #include "engram/image/memory_image.h"
 #include "engram/image/persistent_actor.h"
+#include "engram/image/state_hash.h"
 
 namespace bank {
 
@@ -66,10 +67,15 @@ struct AccountState {
   bool opened = false;
   bool frozen = false;
   absl::flat_hash_set<uint64_t> debits, credits, refunds;
-  template <class H>
-  friend H AbslHashValue(H h, const AccountState& s) {
-    return H::combine(std::move(h), s.balance, s.opened, s.frozen, s.debits.size(),
-                      s.credits.size(), s.refunds.size());
+  // The canonical hash (engram/image/state_hash.h): every field, the sets
+  // by their contents in any order.
+  friend void HashState(engram::StateHashWriter& w, const AccountState& s) {
+    w.Add(s.balance);
+    w.Add(s.opened);
+    w.Add(s.frozen);
+    w.AddUnordered(s.debits);
+    w.AddUnordered(s.credits);
+    w.AddUnordered(s.refunds);
   }
 };
 
@@ -82,9 +88,12 @@ struct TransferState {
   Phase phase = Phase::kNew;
   uint64_t from = 0, to = 0;
   int64_t amount = 0;
-  template <class H>
-  friend H AbslHashValue(H h, const TransferState& s) {
-    return H::combine(std::move(h), static_cast<int>(s.phase), s.from, s.to, s.amount);
+  // Field by field: the 4 bytes of padding after `phase` are no value.
+  friend void HashState(engram::StateHashWriter& w, const TransferState& s) {
+    w.Add(s.phase);
+    w.Add(s.from);
+    w.Add(s.to);
+    w.Add(s.amount);
   }
 };
 

@@ -38,6 +38,7 @@
 #include "engram/image/memory_image.h"
 #include "engram/image/persistent_actor.h"
 #include "engram/image/projection.h"
+#include "engram/image/state_hash.h"
 
 namespace shop {
 
@@ -99,9 +100,12 @@ struct OrderState {
   Phase phase = Phase::kNew;
   int32_t items = 0;
   int64_t amount = 0;
-  template <class H>
-  friend H AbslHashValue(H h, const OrderState& s) {
-    return H::combine(std::move(h), static_cast<int>(s.phase), s.items, s.amount);
+  // The canonical hash (engram/image/state_hash.h), field by field: the
+  // struct has padding after `items`.
+  friend void HashState(engram::StateHashWriter& w, const OrderState& s) {
+    w.Add(s.phase);
+    w.Add(s.items);
+    w.Add(s.amount);
   }
 };
 
@@ -117,9 +121,11 @@ class Order : public engram::PersistentActor<OrderState> {
 struct InventoryState {
   int64_t available = 0;
   absl::flat_hash_set<uint64_t> reserved, released;
-  template <class H>
-  friend H AbslHashValue(H h, const InventoryState& s) {
-    return H::combine(std::move(h), s.available, s.reserved.size(), s.released.size());
+  // The sets by their contents, in any order.
+  friend void HashState(engram::StateHashWriter& w, const InventoryState& s) {
+    w.Add(s.available);
+    w.AddUnordered(s.reserved);
+    w.AddUnordered(s.released);
   }
 };
 

@@ -35,9 +35,9 @@ struct Padded {};
 struct IdState {
   std::vector<uint64_t> ids;  // every journaled id of the stream, in order
   uint64_t pads = 0;
-  template <class H>
-  friend H AbslHashValue(H h, const IdState& s) {
-    return H::combine(std::move(h), s.ids, s.pads);
+  friend void HashState(StateHashWriter& w, const IdState& s) {
+    w.AddRange(s.ids);
+    w.Add(s.pads);
   }
 };
 

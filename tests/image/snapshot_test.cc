@@ -30,10 +30,7 @@ struct Added {
 struct Total {
   int64_t sum = 0;
   int64_t count = 0;
-  template <class H>
-  friend H AbslHashValue(H h, const Total& t) {
-    return H::combine(std::move(h), t.sum, t.count);
-  }
+  // No HashState: trivially copyable without padding, hashed by its bytes.
 };
 
 class Summer : public PersistentActor<Total> {
@@ -50,10 +47,7 @@ class Summer : public PersistentActor<Total> {
 
 struct Unsnappable {
   std::vector<int> v;
-  template <class H>
-  friend H AbslHashValue(H h, const Unsnappable& u) {
-    return H::combine(std::move(h), u.v);
-  }
+  friend void HashState(StateHashWriter& w, const Unsnappable& u) { w.AddRange(u.v); }
 };
 class Lister : public PersistentActor<Unsnappable> {
  public:
@@ -224,10 +218,7 @@ struct TotalV2 {
   int64_t sum = 0;
   int64_t count = 0;
   int64_t largest = 0;
-  template <class H>
-  friend H AbslHashValue(H h, const TotalV2& t) {
-    return H::combine(std::move(h), t.sum, t.count, t.largest);
-  }
+  // No HashState: trivially copyable without padding, hashed by its bytes.
 };
 class SummerV2 : public PersistentActor<TotalV2> {
  public:

@@ -12,11 +12,11 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "engram/image/event_codec.h"
+#include "engram/image/state_hash.h"
 #include "engram/actors/actor.h"
 #include "engram/actors/envelope.h"
 #include "engram/actors/internal/reply.h"
@@ -312,11 +312,17 @@ struct SnapshotCodec<T, std::enable_if_t<std::is_trivially_copyable_v<T>>>
     : std::conditional_t<internal::kHasDeterministicBytes<T>, EventCodec<T>,
                          internal::RawBytesCodec<T>> {};
 
-// A hash of a state for image comparison: absl::Hash by default (stable
-// within one process). Specialize for other needs.
+// The canonical hash of a state, which MemoryImage::ImageHash combines:
+// equal in every process and build for equal states (see
+// engram/image/state_hash.h for the encoding). By default the state's
+// HashState(StateHashWriter&, const State&) if it has one, else, for a
+// trivially copyable state without padding or float members, XXH3-64 of
+// its codec bytes; any other state fails to compile until it gets a
+// HashState. Specialize StateHasher<State> to hash it some other way (it
+// must stay stable across processes, or replicas cannot compare images).
 template <class State>
 struct StateHasher {
-  uint64_t operator()(const State& s) const { return absl::Hash<State>{}(s); }
+  uint64_t operator()(const State& s) const { return CanonicalStateHash(s); }
 };
 
 // An event-sourced actor: a State, command handlers that decide events, and
