@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engram/journal/epoch.h"
 
 namespace engram {
 
@@ -28,6 +30,14 @@ absl::Status EventRegistry::Add(TypeInfo info) {
         by_tag_.at(info.tag)->name, "'"));
   }
   info.type_id = TypeIdOf(info.name);
+  if (IsReservedTypeId(info.type_id)) {
+    // The journal keeps these for its own records (epochs) in stream 0;
+    // catalog records name types in stream 0 too, so refuse them outright.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "event type '%s' has type id 0x%08X, inside the range 0x%08X..0x%08X reserved for "
+        "the journal's own records; rename the event type",
+        info.name, info.type_id, kReservedTypeIdFirst, kReservedTypeIdLast));
+  }
   if (auto it = by_id_.find(info.type_id); it != by_id_.end()) {
     return absl::AlreadyExistsError(
         it->second->name == info.name

@@ -10,6 +10,8 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engram/journal/epoch.h"
 #include "engram/base/log.h"
 #include "engram/journal/reader.h"
 #include "image/internal/catalog_entry.h"
@@ -81,7 +83,9 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
   const auto start = std::chrono::steady_clock::now();
   dir_ = dir;
   if (!options.read_only) {
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(dir, options.journal);
+    JournalOptions journal_options = options.journal;
+    journal_options.record_epochs = true;  // every writer's tenure is recorded
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(dir, journal_options);
     if (!journal.ok()) return journal.status();
     journal_ = std::move(*journal);
     recovery_.journal = journal_->recovery();
@@ -150,6 +154,26 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
     step->timestamp = absl::FromUnixNanos(rec.timestamp_ns);
     step->created_kind.clear();
     step->type_name.clear();
+  }
+  if (rec.stream_id == kJournalStreamId && IsReservedTypeId(rec.type_id)) {
+    // The journal's own records: epochs are noted and skipped; any other
+    // reserved type is one this build cannot interpret, so replay stops
+    // rather than guess (fail closed).
+    if (rec.type_id != kEpochTypeId) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "LSN %u: stream 0 record type 0x%08X is reserved for the journal's own records and "
+          "unknown to this build (written by a newer engram?)",
+          rec.lsn, rec.type_id));
+    }
+    absl::StatusOr<EpochRecord> epoch = DecodeEpochRecord(rec.payload);
+    if (!epoch.ok()) {
+      return absl::Status(epoch.status().code(),
+                          absl::StrCat("LSN ", rec.lsn, ": ", epoch.status().message()));
+    }
+    ++recovery_.epochs;
+    recovery_.last_epoch = std::move(*epoch);
+    if (step != nullptr) step->type_name = "$epoch";
+    return true;
   }
   if (internal::IsCatalogRecord(rec.stream_id, rec.type_id)) {
     absl::StatusOr<internal::CatalogEntry> entry = internal::ParseCatalogEntry(rec.payload);

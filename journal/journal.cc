@@ -1,5 +1,8 @@
 #include "engram/journal/journal.h"
 
+#include <limits.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <utility>
 
@@ -10,6 +13,7 @@
 #include "journal/internal/committed_lsn.h"
 #include "journal/internal/format.h"
 #include "journal/internal/group_commit_flusher.h"
+#include "journal/internal/journal_state_file.h"
 #include "journal/internal/lock_file.h"
 #include "journal/internal/recovery.h"
 #include "journal/internal/retention.h"
@@ -21,6 +25,10 @@ namespace engram {
 using internal::AlignRecord;
 using internal::CommittedLsn;
 using internal::kCommittedClosedBit;
+
+// How often the writer beats on the state page; followers treat a page
+// that has not beaten for a second as a writer they cannot trust.
+constexpr absl::Duration kStateHeartbeatPeriod = absl::Milliseconds(100);
 using internal::kCommittedFlagBits;
 using internal::kCommittedLsnMask;
 using internal::kRecordHeaderSize;
@@ -39,6 +47,11 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     return absl::InvalidArgumentError(absl::StrFormat(
         "segment_size %u is outside [%u, %u]", options.segment_size,
         internal::kMinSegmentSize, internal::kMaxSegmentSize));
+  }
+  if (options.record_epochs && options.node_name.size() > kMaxEpochNodeBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "node_name of %u bytes is longer than the %u bytes an epoch record holds",
+        options.node_name.size(), kMaxEpochNodeBytes));
   }
   if (absl::Status s = internal::JournalRecovery::PrepareDirectory(dir, options);
       !s.ok()) {
@@ -59,6 +72,15 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
   j->recovery_ = std::move(recovered->report);
   const uint64_t next_lsn = recovered->next_lsn;
   j->committed_lsn_.store(next_lsn - 1, std::memory_order_relaxed);
+  // Followers on this host learn from the state page how far the journal
+  // is committed and durable, and are woken by it. Recovery made every
+  // kept record durable.
+  auto state = internal::JournalStateFile::CreateForWriter(dir, recovered->journal_id,
+                                                           options.file_mode);
+  if (!state.ok()) return state.status();
+  j->state_ = std::move(*state);
+  j->state_->PublishCommitted(next_lsn - 1, /*also_durable=*/true);
+  j->state_->StartHeartbeat(kStateHeartbeatPeriod);
 
   j->preallocator_ = std::make_unique<internal::SegmentPreallocator>(
       dir, j->capacity_, options.file_mode, options.prefault);
@@ -70,18 +92,81 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       dir, options.durability, &j->committed_lsn_, j->segments_.get(),
       j->flusher_.get());
 
-  // EPOCH HOOK (a later issue): an epoch record (the writer's term, for a
-  // replicator to fence a former leader) is appended here, after recovery
-  // fixed next_lsn and once the active segment is installed below, before
-  // Open returns and so before any caller's first append.
   if (recovered->active.has_value()) {
+    // With record_epochs, recovery sealed a version-1 segment: the epoch
+    // record below rolls to a new one.
     j->segments_->AdoptRecovered(std::move(*recovered->active));
   } else if (absl::Status s = j->segments_->InstallFirst(next_lsn); !s.ok()) {
     return s;
   }
   j->preallocator_->Start([r = j->retention_.get()] { r->RetireMappings(); });
+  j->flusher_->PublishTo(j->state_.get());
   if (options.durability == Durability::kSync) j->flusher_->Start();
+  // The writer's tenure starts with its epoch record, durable before Open
+  // returns and so before any caller's first append.
+  if (options.record_epochs) {
+    if (absl::Status s = j->StartEpoch(j->recovery_.last_epoch, recovered->journal_id);
+        !s.ok()) {
+      return s;
+    }
+  }
   return j;
+}
+
+namespace {
+
+// The host name for epoch records ("" if it cannot be had).
+std::string HostName() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return std::string();
+  std::string name(buf);
+  if (name.size() > kMaxEpochNodeBytes) name.resize(kMaxEpochNodeBytes);
+  return name;
+}
+
+}  // namespace
+
+absl::Status Journal::StartEpoch(const std::optional<EpochRecord>& last,
+                                 uint64_t journal_id) {
+  EpochRecord e;
+  if (last.has_value() && last->epoch == UINT64_MAX) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "journal %s: epoch %u at LSN %u is the last one possible", dir_, last->epoch,
+        last->base_lsn));
+  }
+  e.epoch = last.has_value() ? last->epoch + 1 : 1;
+  e.previous_epoch = last.has_value() ? last->epoch : 0;
+  e.journal_id = journal_id;
+  e.base_lsn = CommittedLsn(committed_lsn_) + 1;  // no caller can append yet
+  e.node = options_.node_name.empty() ? HostName() : options_.node_name;
+  e.pid = static_cast<uint32_t>(getpid());
+  e.start_unix_ns = absl::GetCurrentTimeNanos();
+  const std::string payload = EncodeEpochRecord(e);
+  RecordInput rec;
+  rec.stream_id = kJournalStreamId;
+  rec.type_id = kEpochTypeId;
+  rec.schema_version = kEpochSchemaVersion;
+  rec.timestamp_ns = e.start_unix_ns;
+  rec.payload = payload;
+  absl::StatusOr<uint64_t> lsn = AppendRecords(&rec, 1, /*journal_record=*/true);
+  if (!lsn.ok()) {
+    return absl::Status(lsn.status().code(),
+                        absl::StrCat("journal ", dir_, ": appending epoch record ", e.epoch,
+                                     ": ", lsn.status().message()));
+  }
+  if (*lsn != e.base_lsn) {
+    return absl::InternalError(absl::StrFormat(
+        "journal %s: epoch record got LSN %u, expected %u", dir_, *lsn, e.base_lsn));
+  }
+  // Durable at every level (Sync fdatasyncs even at kProcess; recovery
+  // synced everything before it).
+  if (absl::Status s = Sync(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("journal ", dir_, ": syncing epoch record ",
+                                               e.epoch, ": ", s.message()));
+  }
+  state_->SetEpoch(e.epoch);
+  epoch_ = std::move(e);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> Journal::Append(const RecordInput& record) noexcept {
@@ -146,12 +231,19 @@ uint64_t Journal::WaitForPredecessors(uint64_t lsn) const noexcept {
   });
 }
 
-absl::StatusOr<uint64_t> Journal::AppendRecords(const RecordInput* recs,
-                                                size_t n) noexcept {
+absl::StatusOr<uint64_t> Journal::AppendRecords(const RecordInput* recs, size_t n,
+                                                bool journal_record) noexcept {
   if (n == 0) return absl::InvalidArgumentError("AppendBatch of zero records");
   uint64_t total = 0;
   bool need_time = false;
   for (size_t i = 0; i < n; ++i) {
+    if (recs[i].stream_id == kJournalStreamId && IsReservedTypeId(recs[i].type_id) &&
+        !journal_record) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "record %u of %u: stream 0 type 0x%08X is in the range 0x%08X..0x%08X reserved "
+          "for the journal's own records",
+          i + 1, n, recs[i].type_id, kReservedTypeIdFirst, kReservedTypeIdLast));
+    }
     const uint64_t size = kRecordHeaderSize + recs[i].payload.size();
     if (size > max_record_) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -183,6 +275,9 @@ absl::StatusOr<uint64_t> Journal::AppendRecords(const RecordInput* recs,
       const uint64_t lsn = seg->first_lsn + index;
       WriteRecords(seg->data + offset, recs, n, lsn, now);
       const uint64_t prev = WaitForPredecessors(lsn);
+      // Inside the publication window (predecessors published, successors
+      // wait for the store below), so the page's LSN only grows.
+      state_->PublishCommitted(lsn + n - 1, options_.durability == Durability::kProcess);
       // Keeps Close's bit (an appender already past the active-segment check
       // when Close ran) and the nudge bit. A nudge that lands between the
       // load in WaitForPredecessors and this store is overwritten, but the
@@ -280,6 +375,8 @@ absl::Status Journal::Close() {
   }
   if (preallocator_ != nullptr) preallocator_->DiscardPrepared();
   if (segments_ != nullptr) segments_->ReleaseAll();
+  // After the flusher's last round, so the page shows the final durable LSN.
+  if (state_ != nullptr) state_->MarkClosed();
   lock_.reset();
   return status;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "journal/internal/format.h"
+#include "journal/internal/journal_state_file.h"
 #include "journal/internal/mapped_file.h"
 #include "journal/internal/segment_scanner.h"
 #include "engram/journal/journal_scan.h"
@@ -16,6 +17,18 @@
 namespace engram {
 
 using internal::RecordState;
+
+namespace {
+
+// A writer whose heartbeat is older than this is not trusted to publish:
+// NextWait then also looks at the segments every kUntrustedSlice while it
+// waits on the wake word. This backstops a state page nobody publishes to
+// (its writer was killed and a writer that predates STATE took over); a
+// live writer beating every 100 ms never gets here.
+constexpr absl::Duration kStaleHeartbeat = absl::Seconds(1);
+constexpr absl::Duration kUntrustedSlice = absl::Milliseconds(100);
+
+}  // namespace
 
 Reader::Reader(std::string dir) : dir_(std::move(dir)) {}
 Reader::~Reader() = default;
@@ -137,10 +150,61 @@ absl::StatusOr<bool> Reader::Next(RecordView* out) {
   }
 }
 
+absl::Status Reader::EnsureState() {
+  if (state_ != nullptr) return absl::OkStatus();
+  auto opened = internal::JournalStateFile::OpenForReader(dir_);
+  if (opened.ok()) {
+    state_ = std::move(*opened);
+    return absl::OkStatus();
+  }
+  if (opened.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  return opened.status();
+}
+
+absl::StatusOr<WriterState> Reader::writer_state() {
+  if (absl::Status s = EnsureState(); !s.ok()) return s;
+  WriterState w;
+  if (state_ == nullptr) return w;
+  w.present = true;
+  w.journal_id = state_->journal_id();
+  w.epoch = state_->epoch();
+  w.committed_lsn = state_->committed_lsn();
+  w.durable_lsn = state_->durable_lsn();
+  w.replicated_lsn = state_->replicated_lsn();
+  w.pid = state_->writer_pid();
+  w.closed = state_->closed();
+  w.heartbeat_age = state_->heartbeat_age();
+  return w;
+}
+
 absl::StatusOr<bool> Reader::NextWait(RecordView* out, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + timeout;
   absl::Duration pause = absl::Microseconds(20);
   for (;;) {
+    // An unusable STATE (torn by a power cut, a newer layout) only costs
+    // the wake-ups: fall back to polling; writer_state() reports it.
+    if (state_ == nullptr) EnsureState().IgnoreError();
+    // A closed writer publishes nothing more; the next writer to open the
+    // journal reopens the flag, but one that predates STATE would not, so
+    // a closed page is polled like a missing one.
+    if (state_ != nullptr && !state_->closed()) {
+      // The wake word first, then the look at the segments: a record
+      // published after this load bumps the word after it, so the wait
+      // below returns at once or is woken (see JournalStateFile::Wake).
+      const uint32_t seen = state_->sequence();
+      auto got = Next(out);
+      if (!got.ok() || *got) return got;
+      absl::Time until = deadline;
+      if (state_->heartbeat_age() > kStaleHeartbeat) {
+        until = std::min(deadline, absl::Now() + kUntrustedSlice);
+      }
+      if (!state_->WaitForChange(seen, until) && until == deadline) {
+        return Next(out);  // the deadline passed: one last look
+      }
+      continue;
+    }
     auto got = Next(out);
     if (!got.ok() || *got) return got;
     const absl::Time now = absl::Now();

@@ -8,7 +8,10 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -18,11 +21,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "engram/journal/epoch.h"
 #include "engram/journal/journal_scan.h"
 #include "engram/journal/reader.h"
+#include "engram/tools/cli_flags.h"
 #include "image/internal/catalog_entry.h"
 
 namespace engram::tools {
+static_assert(kExitUsage == cli::kExitUsage, "one exit code for a bad command line");
+
 namespace {
 
 // The program name in messages: "engram", or the embedding application's.
@@ -119,6 +126,7 @@ class TypeNames {
   }
   // "" when nothing is known.
   std::string NameOf(const RecordView& v) const {
+    if (IsEpochRecord(v)) return "epoch";
     if (v.type_id == 0) {
       if (internal::IsCatalogRecord(v.stream_id, v.type_id)) return "type catalog";
       return names_.empty() ? std::string() : "stream created";
@@ -138,9 +146,25 @@ class TypeNames {
 // Set for the duration of RunJournalCommand(args, describe).
 const RecordDescriber* g_describe = nullptr;
 
+// An epoch record's fields as text: "epoch=2 previous=1 base_lsn=17
+// node=host pid=42 start=2026-12-02T04:40:30.123456Z".
+std::string EpochText(const EpochRecord& e) {
+  return absl::StrFormat("epoch=%u previous=%u base_lsn=%u node=%s pid=%u start=%s", e.epoch,
+                         e.previous_epoch, e.base_lsn, e.node, e.pid,
+                         FormatTime(e.start_unix_ns));
+}
+
 void PrintRecord(const RecordView& v, bool json, const TypeNames& names) {
   const std::string name = names.NameOf(v);
-  const std::string text = g_describe != nullptr && *g_describe ? (*g_describe)(v) : "";
+  std::optional<absl::StatusOr<EpochRecord>> epoch;
+  if (IsEpochRecord(v)) epoch = DecodeEpochRecord(v.payload);
+  std::string text;
+  if (epoch.has_value()) {
+    text = epoch->ok() ? EpochText(**epoch)
+                       : absl::StrCat("bad epoch record: ", epoch->status().message());
+  } else if (g_describe != nullptr && *g_describe) {
+    text = (*g_describe)(v);
+  }
   if (json) {
     // One object per line; ordered_json keeps the field order below.
     nlohmann::ordered_json j;
@@ -156,6 +180,19 @@ void PrintRecord(const RecordView& v, bool json, const TypeNames& names) {
     j["size"] = v.payload.size();
     j["batch"] = v.batch_count;
     j["payload"] = JsonPreview(v.payload);
+    if (epoch.has_value() && epoch->ok()) {
+      const EpochRecord& e = **epoch;
+      nlohmann::ordered_json je;
+      je["epoch"] = e.epoch;
+      je["previous"] = e.previous_epoch;
+      je["base_lsn"] = e.base_lsn;
+      je["journal_id"] = absl::StrFormat("%016x", e.journal_id);
+      je["node"] = e.node;
+      je["pid"] = e.pid;
+      je["start_ns"] = e.start_unix_ns;
+      je["start"] = FormatTime(e.start_unix_ns);
+      j["epoch"] = je;
+    }
     if (!text.empty()) j["text"] = text;
     // ensure_ascii: the Latin-1 preview as \u00NN; invalid UTF-8 in a name
     // or a description becomes U+FFFD instead of an exception.
@@ -263,11 +300,20 @@ int Stats(const Args& a) {
   Progress progress("scanning");
   std::map<uint32_t, uint64_t> per_type;
   TypeNames names;
+  std::vector<absl::StatusOr<EpochRecord>> epochs;
   int64_t min_time = std::numeric_limits<int64_t>::max(), max_time = 0;
   auto rep = ScanJournal(
       a.dir,
       [&](const RecordView& v) {
         names.Learn(v);
+        if (IsEpochRecord(v)) {
+          absl::StatusOr<EpochRecord> e = DecodeEpochRecord(v.payload);
+          if (!e.ok()) {
+            e = absl::Status(e.status().code(),
+                             absl::StrCat("LSN ", v.lsn, ": ", e.status().message()));
+          }
+          epochs.push_back(std::move(e));
+        }
         ++per_type[v.type_id];
         min_time = std::min(min_time, v.timestamp_ns);
         max_time = std::max(max_time, v.timestamp_ns);
@@ -288,9 +334,18 @@ int Stats(const Args& a) {
   }
   std::printf("records per type:\n");
   for (const auto& [type, n] : per_type) {
-    const std::string name = names.NameOf(type);
+    const std::string name =
+        type == kEpochTypeId && !epochs.empty() ? "epoch" : names.NameOf(type);
     std::printf("  type %u%s: %" PRIu64 "\n", type,
                 name.empty() ? "" : absl::StrCat(" (", name, ")").c_str(), n);
+  }
+  std::printf("epochs: %zu\n", epochs.size());
+  for (const absl::StatusOr<EpochRecord>& e : epochs) {
+    if (e.ok()) {
+      std::printf("  %s\n", DescribeEpochRecord(*e).c_str());
+    } else {
+      std::printf("  bad epoch record: %s\n", std::string(e.status().message()).c_str());
+    }
   }
   if (rep->corrupt) return Fail(rep->CorruptionStatus());
   if (rep->torn) {
@@ -396,19 +451,10 @@ int RunJournalCommand(const std::vector<std::string>& args) {
   if (cmd.empty() || (cmd[0] != '-' && !known)) {
     return Usage(absl::StrCat("unknown journal command '", cmd, "'"));
   }
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops the back
-    app->parse(reversed);
-  } catch (const CLI::Success& e) {  // --help: printed on std::cout, exit 0
-    const int code = app->exit(e);
-    std::cout.flush();
-    return code;
-  } catch (const CLI::ParseError& e) {
-    const std::vector<CLI::App*> selected = app->get_subcommands();
-    std::fprintf(stderr, "%s: %s (try: %s journal %s--help)\n", g_program.c_str(), e.what(),
-                 g_program.c_str(),
-                 selected.empty() ? "" : (selected[0]->get_name() + " ").c_str());
-    return kExitUsage;
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops the back
+  if (const std::optional<int> code = cli::ParseWith(*app, g_program, g_program + " journal",
+                                                     [&] { app->parse(reversed); })) {
+    return *code;
   }
   if (a.command.empty()) return Usage("'journal' needs a command: verify, dump, stats or tail");
   if (a.from > a.to) {

@@ -17,7 +17,12 @@ namespace engram::internal {
 
 // "engramJL" read as a little-endian u64.
 inline constexpr uint64_t kSegmentMagic = 0x4c4a6d6172676e65ULL;
-inline constexpr uint32_t kFormatVersion = 1;
+// The version new segments get; readers accept 1 .. kFormatVersion.
+// Version 2: stream 0 may hold the journal's own (reserved type id) records,
+// e.g. epoch records (engram/journal/epoch.h); version 1: it holds none.
+inline constexpr uint32_t kFormatVersion = 2;
+// The oldest version in which reserved records may appear.
+inline constexpr uint32_t kFirstFormatVersionWithReservedRecords = 2;
 inline constexpr size_t kSegmentHeaderSize = 64;
 inline constexpr size_t kRecordHeaderSize = 56;
 inline constexpr size_t kRecordAlignment = 8;

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "base/spin_wait.h"
 #include "journal/internal/committed_lsn.h"
+#include "journal/internal/journal_state_file.h"
 #include "journal/internal/segment_set.h"
 
 namespace engram::internal {
@@ -59,6 +60,10 @@ absl::Status GroupCommitFlusher::SyncUpTo(uint64_t target) {
   // the difference keeps the flag bits another thread may have set.
   durable_word_.fetch_add(target - durable, std::memory_order_release);
   durable_word_.notify_all();
+  // Still under sync_mu_, so same-host followers see durable LSNs in order.
+  if (state_ != nullptr && options_.durability == Durability::kSync) {
+    state_->PublishDurable(target);
+  }
   sync_count_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }

@@ -38,6 +38,7 @@
 
 namespace engram::internal {
 
+class JournalStateFile;
 class SegmentSet;
 
 class GroupCommitFlusher {
@@ -51,6 +52,10 @@ class GroupCommitFlusher {
   GroupCommitFlusher& operator=(const GroupCommitFlusher&) = delete;
   ~GroupCommitFlusher();
 
+  // Where each advance of the durable LSN is also published for same-host
+  // followers (kSync only; at kProcess the appender publishes durable ==
+  // committed). Set before Start(); `state` outlives this flusher.
+  void PublishTo(JournalStateFile* state) { state_ = state; }
   // Starts the flusher thread (kSync only).
   void Start();
 
@@ -105,6 +110,7 @@ class GroupCommitFlusher {
   const JournalOptions options_;
   const std::atomic<uint64_t>* const committed_;
   SegmentSet* const segments_;
+  JournalStateFile* state_ = nullptr;  // set before Start, then constant
 
   // The durable word (see kFailedBit). The LSN part is advanced only by a
   // sync round, under sync_mu_, by fetch_add (release) after fdatasync

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engram/journal/epoch.h"
 #include "engram/journal/journal_scan.h"
 #include "journal/internal/format.h"
 #include "journal/internal/mapped_file.h"
@@ -62,6 +63,23 @@ std::string ParentDir(const std::string& dir) {
   return d.substr(0, slash);
 }
 
+// Reads and parses the header of the segment at `path`: the outer status is
+// a read error, the inner one the parse result. pread, not a mapping: a read
+// error is a status, not a SIGBUS.
+absl::StatusOr<absl::StatusOr<SegmentHeader>> ReadSegmentHeader(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open segment " + path);
+  uint8_t header[kSegmentHeaderSize];
+  const ssize_t n = pread(fd, header, sizeof header, 0);
+  const int e = errno;
+  close(fd);
+  if (n < 0) {
+    return ErrnoStatus(e, absl::StrCat("read segment ", path,
+                                       " at byte offset 0 (nothing was changed)"));
+  }
+  return ParseSegmentHeader(header, static_cast<size_t>(n), path);
+}
+
 // Fails with kFailedPrecondition if any segment of `dir` has a newer format
 // version. Reads only: runs before the lock file or anything else in the
 // directory is touched.
@@ -69,23 +87,114 @@ absl::Status CheckFormatVersions(const std::string& dir) {
   auto listed = ListSegments(dir);
   if (!listed.ok()) return listed.status();
   for (const auto& [lsn, path] : *listed) {
-    // pread, not a mapping: a read error is a status, not a SIGBUS.
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, "open segment " + path);
-    uint8_t header[kSegmentHeaderSize];
-    const ssize_t n = pread(fd, header, sizeof header, 0);
-    const int e = errno;
-    close(fd);
-    if (n < 0) {
-      return ErrnoStatus(e, absl::StrCat("read segment ", path,
-                                         " at byte offset 0 (nothing was changed)"));
-    }
-    auto h = ParseSegmentHeader(header, static_cast<size_t>(n), path);
-    if (!h.ok() && h.status().code() == absl::StatusCode::kFailedPrecondition) {
-      return h.status();
+    auto h = ReadSegmentHeader(path);
+    if (!h.ok()) return h.status();
+    if (!h->ok() && h->status().code() == absl::StatusCode::kFailedPrecondition) {
+      return h->status();
     }
   }
   return absl::OkStatus();
+}
+
+// What one segment header says that the epoch check needs.
+struct SegmentFacts {
+  uint64_t first_lsn = 0;
+  std::string path;
+  bool header_ok = false;  // false: torn or damaged (the scan handles it)
+  uint32_t format_version = 0;
+  uint64_t journal_id = 0;
+};
+
+// Checks the epoch records of a journal as the scan walks its records in
+// LSN order. Only version-2 segments hold the journal's own records: in a
+// version-1 segment a stream 0 record with a reserved type id is a user's.
+class EpochChecker {
+ public:
+  explicit EpochChecker(std::vector<SegmentFacts> segments) : segments_(std::move(segments)) {}
+
+  void OnRecord(const RecordView& v) {
+    if (!error_.ok() || !IsEpochRecord(v)) return;
+    const SegmentFacts* seg = SegmentOf(v.lsn);
+    if (seg == nullptr || !seg->header_ok ||
+        seg->format_version < kFirstFormatVersionWithReservedRecords) {
+      return;
+    }
+    auto fail = [&](absl::StatusCode code, const std::string& why) {
+      error_ = absl::Status(code, absl::StrFormat("bad epoch record: %s, LSN %u: %s",
+                                                  seg->path, v.lsn, why));
+    };
+    if (v.schema_version != kEpochSchemaVersion) {
+      fail(v.schema_version > kEpochSchemaVersion ? absl::StatusCode::kFailedPrecondition
+                                                  : absl::StatusCode::kDataLoss,
+           absl::StrFormat("schema version %u (this build reads version %u; written by "
+                           "a newer engram?)",
+                           v.schema_version, kEpochSchemaVersion));
+      return;
+    }
+    absl::StatusOr<EpochRecord> e = DecodeEpochRecord(v.payload);
+    if (!e.ok()) {
+      fail(absl::StatusCode::kDataLoss, std::string(e.status().message()));
+      return;
+    }
+    if (e->journal_id != seg->journal_id) {
+      fail(absl::StatusCode::kDataLoss,
+           absl::StrFormat("journal id %016x, but the segment header says %016x (a record "
+                           "of another journal)",
+                           e->journal_id, seg->journal_id));
+      return;
+    }
+    if (e->base_lsn != v.lsn) {
+      fail(absl::StatusCode::kDataLoss,
+           absl::StrFormat("base LSN %u is not the record's own LSN", e->base_lsn));
+      return;
+    }
+    if (last_.has_value() && e->epoch <= last_->epoch) {
+      fail(absl::StatusCode::kDataLoss,
+           absl::StrFormat("epoch %u is not greater than epoch %u at LSN %u", e->epoch,
+                           last_->epoch, last_->base_lsn));
+      return;
+    }
+    last_ = std::move(*e);
+    ++count_;
+  }
+
+  const absl::Status& error() const { return error_; }
+  const std::optional<EpochRecord>& last() const { return last_; }
+  uint64_t count() const { return count_; }
+
+ private:
+  // The segment holding `lsn`: the last one starting at or before it.
+  const SegmentFacts* SegmentOf(uint64_t lsn) {
+    while (at_ + 1 < segments_.size() && segments_[at_ + 1].first_lsn <= lsn) ++at_;
+    if (at_ >= segments_.size() || segments_[at_].first_lsn > lsn) return nullptr;
+    return &segments_[at_];
+  }
+
+  std::vector<SegmentFacts> segments_;
+  size_t at_ = 0;  // records come in LSN order
+  absl::Status error_;
+  std::optional<EpochRecord> last_;
+  uint64_t count_ = 0;
+};
+
+// The facts of every segment of `dir` (before the scan, read-only).
+absl::StatusOr<std::vector<SegmentFacts>> ReadSegmentFacts(
+    const std::vector<std::pair<uint64_t, std::string>>& listed) {
+  std::vector<SegmentFacts> out;
+  for (const auto& [lsn, path] : listed) {
+    SegmentFacts f;
+    f.first_lsn = lsn;
+    f.path = path;
+    auto h = ReadSegmentHeader(path);
+    if (!h.ok()) return h.status();
+    if (h->ok()) {
+      f.header_ok = true;
+      f.format_version = (*h)->format_version;
+      f.journal_id = (*h)->journal_id;
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 }  // namespace
@@ -117,7 +226,7 @@ absl::Status JournalRecovery::PrepareDirectory(const std::string& dir,
   // cache, and a power cut would take the whole journal with it. At kSync
   // the parent is synced on every open, since a writer that died between
   // its mkdir and this sync leaves a directory that looks settled.
-  if (created_dir || sync) {
+  if (created_dir || sync || options.record_epochs) {
     if (absl::Status s = SyncDirectory(ParentDir(dir)); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -125,17 +234,28 @@ absl::Status JournalRecovery::PrepareDirectory(const std::string& dir,
 
 absl::StatusOr<RecoveredJournal> JournalRecovery::Recover(
     const std::string& dir, const JournalOptions& options) {
-  const bool sync = options.durability == Durability::kSync;
+  // With epochs, what recovery keeps must be durable before the epoch
+  // record after it is: the same syncs as at kSync.
+  const bool sync = options.durability == Durability::kSync || options.record_epochs;
   RecoveredJournal out;
   auto listed = ListSegments(dir);
   if (!listed.ok()) return listed.status();
   std::optional<JournalScanReport> rep;
   if (!listed->empty()) {
-    // Read everything before changing anything: a read error or corruption
-    // leaves the directory as it was.
-    auto scanned = ScanJournal(dir);
+    // Read everything before changing anything: a read error, corruption
+    // or a bad epoch record leaves the directory as it was.
+    auto facts = ReadSegmentFacts(*listed);
+    if (!facts.ok()) return facts.status();
+    EpochChecker epochs(std::move(*facts));
+    auto scanned = ScanJournal(
+        dir, [&](const RecordView& v) { epochs.OnRecord(v); }, [](uint64_t, uint64_t) {});
     if (!scanned.ok()) return scanned.status();
     if (scanned->corrupt && !options.repair) return scanned->CorruptionStatus();
+    // Only records before the cut reach the checker: a bad epoch record is
+    // among the records kept.
+    if (!epochs.error().ok()) return epochs.error();
+    out.report.epochs = epochs.count();
+    out.report.last_epoch = epochs.last();
     rep = std::move(*scanned);
   }
   // A preallocated next segment that was never renamed holds nothing.
@@ -208,13 +328,46 @@ absl::StatusOr<RecoveredJournal> JournalRecovery::Recover(
         absl::Status s = (*f)->Sync();
         if (!s.ok()) return s;
       }
-      RecoveredSegment active;
-      active.file = std::move(*f);
-      active.first_lsn = h->first_lsn;
-      active.next_lsn = out.next_lsn;
-      active.end_offset = end.end_offset;
-      active.sealed = rep->end_sealed;
-      out.active = std::move(active);
+      bool sealed = rep->end_sealed;
+      bool keep = true;
+      if (options.record_epochs && !sealed &&
+          h->format_version < kFirstFormatVersionWithReservedRecords &&
+          out.next_lsn == h->first_lsn) {
+        // A version-1 segment without a record (its writer rolled and died):
+        // sealed, it and the new segment after it would share a name.
+        // Removed instead (it holds nothing); the epoch record starts a new
+        // segment by that name.
+        f->reset();
+        if (unlink(end.path.c_str()) != 0) {
+          return ErrnoStatus(errno, "remove empty version-1 segment " + end.path);
+        }
+        rr.removed_files.push_back(end.path);
+        rr.sealed_for_epoch = true;
+        keep = false;
+      } else if (options.record_epochs && !sealed &&
+                 h->format_version < kFirstFormatVersionWithReservedRecords) {
+        // The epoch record must not go into a version-1 segment (a reader
+        // of version 1 would take it for a user's record): seal this one
+        // here, durably (the marker after records that may already be
+        // durable, see FORMAT.md), so that the first append (the epoch
+        // record) rolls to a new segment of the current version.
+        if (end.end_offset + sizeof(uint32_t) <= (*f)->size()) {
+          __atomic_store_n(reinterpret_cast<uint32_t*>((*f)->data() + end.end_offset),
+                           kEndOfSegment, __ATOMIC_RELEASE);
+        }
+        if (absl::Status s = (*f)->Sync(); !s.ok()) return s;
+        sealed = true;
+        rr.sealed_for_epoch = true;
+      }
+      if (keep) {
+        RecoveredSegment active;
+        active.file = std::move(*f);
+        active.first_lsn = h->first_lsn;
+        active.next_lsn = out.next_lsn;
+        active.end_offset = end.end_offset;
+        active.sealed = sealed;
+        out.active = std::move(active);
+      }
     }
     if (sync) {
       // Recovered records may be only in the page cache (the last writer

@@ -5,7 +5,9 @@
 // allowed, restores end markers lost to a power cut, removes segments after
 // the cut and makes the result durable (at kSync), and hands the writer the
 // segment to continue in and the next LSN (see journal/FORMAT.md, "Recovery",
-// and DESIGN.md, "Durability argument").
+// and DESIGN.md, "Durability argument"). While it scans it checks the epoch
+// records (engram/journal/epoch.h) of version-2 segments and reports the
+// last one.
 //
 // Thread-safety: stateless functions; Recover requires the journal's lock
 // file to be held by the caller, so nothing else writes the directory.
@@ -42,8 +44,13 @@ class JournalRecovery {
   static absl::Status PrepareDirectory(const std::string& dir,
                                        const JournalOptions& options);
   // Scans and recovers `dir`. Reads everything before changing anything:
-  // a read error or (without options.repair) corruption leaves the
-  // directory as it was.
+  // a read error, (without options.repair) corruption or a bad epoch
+  // record (kDataLoss naming its LSN; repair does not cut there) leaves the
+  // directory as it was. With options.record_epochs, a version-1 segment
+  // that appends would continue in is sealed (end marker written and
+  // synced) so that the epoch record goes to a new version-2 segment, and
+  // every kept segment is synced as at kSync (the epoch record is to be
+  // durable, and with it every record before it).
   static absl::StatusOr<RecoveredJournal> Recover(const std::string& dir,
                                                   const JournalOptions& options);
 };

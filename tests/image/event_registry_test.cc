@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
+#include "engram/journal/epoch.h"
 
 namespace engram {
 namespace {
@@ -201,6 +202,25 @@ TEST_CASE("the AsyncAPI catalog lists registered events and declared topics",
   REQUIRE(doc.find("\"action\": \"receive\"") != std::string::npos);
   REQUIRE(doc.find("the \\\"shop\\\" example") != std::string::npos);
   REQUIRE(doc.find("#/components/messages/shop.Shipped") != std::string::npos);
+}
+
+TEST_CASE("a type name whose id falls in the journal's reserved range is refused",
+          "[image][registry]") {
+  // Found by brute force over "reserved-probe-<n>": its XXH3-derived id is
+  // 0xFFFFFF41, inside the range the journal keeps for its own records.
+  const std::string name = "reserved-probe-12848820";
+  REQUIRE(EventRegistry::TypeIdOf(name) == 0xFFFFFF41u);
+  REQUIRE(IsReservedTypeId(EventRegistry::TypeIdOf(name)));
+  EventRegistry reg;
+  const absl::Status s = reg.Register<Note>(name);
+  REQUIRE(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(absl::StrContains(s.message(), name));
+  CHECK(absl::StrContains(s.message(), "0xFFFFFF41"));
+  CHECK(absl::StrContains(s.message(), "0xFFFFFF00..0xFFFFFFFF"));
+  CHECK(absl::StrContains(s.message(), "rename"));
+  CHECK(reg.Types().empty());
+  // Registration goes on for other names, and the C++ type is still free.
+  REQUIRE(reg.Register<Note>("shop.Note").ok());
 }
 
 }  // namespace

@@ -167,14 +167,15 @@ TEST_CASE("no reply leaves before the command's events are durable", "[image][ga
   auto first = f.system.AskAsync<Done>(c, Add{1}, absl::Seconds(60));
   auto second = f.system.AskAsync<Done>(c, Add{2}, absl::Seconds(60));
   auto third = f.system.AskAsync<int64_t>(c, Get{}, absl::Seconds(60));
-  // Both commands' events are journaled and durable (LSN 1 creates the
-  // stream, 2 catalogs counter.Added, 3 and 4 are the events): the actor
-  // went on to the next command without waiting for the first reply...
-  for (int i = 0; i < 60000 && f.image.journal()->last_lsn() < 4; ++i) {
+  // Both commands' events are journaled and durable (LSN 1 is the writer's
+  // epoch, 2 creates the stream, 3 catalogs counter.Added, 4 and 5 are the
+  // events): the actor went on to the next command without waiting for the
+  // first reply...
+  for (int i = 0; i < 60000 && f.image.journal()->last_lsn() < 5; ++i) {
     absl::SleepFor(absl::Milliseconds(1));
   }
-  REQUIRE(f.image.journal()->last_lsn() == 4);
-  REQUIRE(f.image.journal()->durable_lsn() >= 4);
+  REQUIRE(f.image.journal()->last_lsn() == 5);
+  REQUIRE(f.image.journal()->durable_lsn() >= 5);
   absl::SleepFor(absl::Milliseconds(50));
   // ...while every reply is held.
   REQUIRE_FALSE(first.ready());
@@ -195,7 +196,7 @@ TEST_CASE("at sync durability a reply waits for the group commit", "[image][gati
   for (int i = 0; i < 100; ++i) {
     REQUIRE(f.system.Ask<Done>(c, Add{1}, absl::Seconds(60)).ok());
     // The reply came, so the journal's durable LSN covers the event.
-    REQUIRE(f.image.journal()->durable_lsn() >= static_cast<uint64_t>(i + 2));
+    REQUIRE(f.image.journal()->durable_lsn() >= static_cast<uint64_t>(i + 3));
   }
 }
 
@@ -214,8 +215,9 @@ TEST_CASE("an event of an unregistered type stops recovery with an error naming 
   REQUIRE(partial.Register<Added>("counter.Added").ok());  // WasReset missing
   Fixture f(partial, dir);
   REQUIRE(f.status.code() == absl::StatusCode::kNotFound);
-  // LSN 1 creates the stream, 2 and 3 catalog the two types, 4 is WasReset.
-  REQUIRE(absl::StrContains(f.status.message(), "LSN 4"));
+  // LSN 1 is the writer's epoch, 2 creates the stream, 3 and 4 catalog the
+  // two types, 5 is WasReset.
+  REQUIRE(absl::StrContains(f.status.message(), "LSN 5"));
   REQUIRE(absl::StrContains(f.status.message(),
                             absl::StrCat(EventRegistry::TypeIdOf("counter.WasReset"))));
 }
@@ -271,12 +273,13 @@ TEST_CASE("a read-only image replays to any LSN, steps, and stops at a breakpoin
   {
     Fixture f(reg, dir);
     REQUIRE(f.status.ok());
-    ActorRef a = f.image.Spawn<Counter>(1).value();  // LSN 1
-    for (int k = 1; k <= 10; ++k) {  // LSN 2 catalogs counter.Added; LSNs 3..12
+    // LSN 1 is the writer's epoch.
+    ActorRef a = f.image.Spawn<Counter>(1).value();  // LSN 2
+    for (int k = 1; k <= 10; ++k) {  // LSN 3 catalogs counter.Added; LSNs 4..13
       REQUIRE(f.system.Ask<Done>(a, Add{k}, absl::Seconds(60)).ok());
     }
-    ActorRef b = f.image.Spawn<Counter>(2).value();  // LSN 13
-    // LSN 14 catalogs counter.WasReset; the batch is LSNs 15, 16.
+    ActorRef b = f.image.Spawn<Counter>(2).value();  // LSN 14
+    // LSN 15 catalogs counter.WasReset; the batch is LSNs 16, 17.
     REQUIRE(f.system.Ask<Done>(b, Reset{}, absl::Seconds(60)).ok());
   }
   ActorSystem system(ActorSystemOptions{.scheduler = {.threads = 2}});
@@ -284,14 +287,14 @@ TEST_CASE("a read-only image replays to any LSN, steps, and stops at a breakpoin
   image.RegisterKind<Counter>("counter");
   MemoryImage::Options o;
   o.read_only = true;
-  o.replay_to_lsn = 7;  // stream 1 created, then Add 1..5
+  o.replay_to_lsn = 8;  // stream 1 created, then Add 1..5
   REQUIRE(image.Open(dir, o).ok());
   REQUIRE(system.Ask<int64_t>(image.Find(1).value(), Get{}, absl::Seconds(60)).value() == 15);
   const uint64_t hash_at_6 = image.ImageHash().value();
 
   MemoryImage::ReplayStep step;
   REQUIRE(image.Step(&step).value());
-  REQUIRE(step.lsn == 8);
+  REQUIRE(step.lsn == 9);
   REQUIRE(step.stream_id == 1);
   REQUIRE(step.stream_version == 6);
   REQUIRE(step.type_name == "counter.Added");
@@ -302,11 +305,11 @@ TEST_CASE("a read-only image replays to any LSN, steps, and stops at a breakpoin
   REQUIRE(image.RunUntil([](const MemoryImage::ReplayStep& s) {
                  return s.type_name == "counter.WasReset";
                }, &step).value());
-  REQUIRE(step.lsn == 15);
-  REQUIRE(step.stream_id == 2);
-  // To the end; the journal has LSN 16 last.
-  REQUIRE(image.Step(&step).value());
   REQUIRE(step.lsn == 16);
+  REQUIRE(step.stream_id == 2);
+  // To the end; the journal has LSN 17 last.
+  REQUIRE(image.Step(&step).value());
+  REQUIRE(step.lsn == 17);
   REQUIRE_FALSE(image.Step(&step).value());
 
   // A read-only image refuses to make history.
@@ -410,7 +413,8 @@ TEST_CASE("replay without the upcaster an old version needs stops with an error 
   REQUIRE(f.status.code() == absl::StatusCode::kFailedPrecondition);
   REQUIRE(absl::StrContains(f.status.message(), "counter.Added"));
   REQUIRE(absl::StrContains(f.status.message(), "version 1"));
-  REQUIRE(absl::StrContains(f.status.message(), "LSN 3"));
+  // LSN 1 is the writer's epoch, 2 creates the stream, 3 catalogs the type.
+  REQUIRE(absl::StrContains(f.status.message(), "LSN 4"));
 }
 
 }  // namespace

@@ -11,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "journal/internal/format.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "engram/journal/epoch.h"
 #include "engram/journal/journal.h"
 #include "tests/journal/test_util.h"
 #include "tests/tools/command_result.h"
@@ -293,6 +296,81 @@ TEST_CASE("engram refuses a journal of a newer format version clearly", "[tools]
     CHECK_THAT(r.err, Catch::Contains("version 99 is newer"));
     CHECK(CountLines(r.err) == 1);
   }
+}
+
+// A journal of two writers' tenures (epochs 1 and 2, nodes "node-a" and
+// "node-b"), each with two records: LSNs 1 (epoch 1), 2, 3, 4 (epoch 2), 5, 6.
+std::string MakeEpochJournal(const TempDir& tmp, EpochRecord* first, EpochRecord* second) {
+  const std::string dir = tmp.Sub("epochs");
+  for (const char* node : {"node-a", "node-b"}) {
+    JournalOptions o;
+    o.segment_size = 8192;
+    o.record_epochs = true;
+    o.node_name = node;
+    auto j = Journal::Open(dir, o);
+    REQUIRE(j.ok());
+    *(first->epoch == 0 ? first : second) = (*j)->epoch_record();
+    for (int i = 0; i < 2; ++i) {
+      RecordInput in;
+      in.stream_id = 7;
+      in.type_id = 1;
+      in.payload = "x";
+      REQUIRE((*j)->Append(in).ok());
+    }
+  }
+  return dir;
+}
+
+std::string Rfc3339(int64_t ns) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixNanos(ns), absl::UTCTimeZone());
+}
+
+TEST_CASE("engram journal dump decodes epoch records", "[tools][epoch]") {
+  TempDir tmp;
+  EpochRecord e1, e2;
+  const std::string dir = MakeEpochJournal(tmp, &e1, &e2);
+  REQUIRE(e2.base_lsn == 4);
+  Result r = Run(tmp, "journal dump " + dir + " --from 4 --to 4");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("4 stream=0 version=0 type=4294967295(epoch)"));
+  CHECK_THAT(r.out, Catch::Contains(absl::StrFormat(
+                        " epoch=2 previous=1 base_lsn=4 node=node-b pid=%u start=%s\n", e2.pid,
+                        Rfc3339(e2.start_unix_ns))));
+  CHECK(CountLines(r.out) == 1);
+  Result json = Run(tmp, "journal dump " + dir + " --from 1 --to 1 --json");
+  REQUIRE(json.code == 0);
+  const nlohmann::json l = nlohmann::json::parse(json.out);
+  CHECK(l["type_name"] == "epoch");
+  CHECK(l["epoch"]["epoch"] == 1);
+  CHECK(l["epoch"]["previous"] == 0);
+  CHECK(l["epoch"]["base_lsn"] == 1);
+  CHECK(l["epoch"]["node"] == "node-a");
+  CHECK(l["epoch"]["pid"] == e1.pid);
+  CHECK(l["epoch"]["start_ns"] == e1.start_unix_ns);
+  CHECK(l["epoch"]["start"] == Rfc3339(e1.start_unix_ns));
+  CHECK(l["epoch"]["journal_id"] == absl::StrFormat("%016x", e1.journal_id));
+  // Other records are printed as before.
+  Result user = Run(tmp, "journal dump " + dir + " --from 2 --to 2");
+  CHECK_THAT(user.out, Catch::StartsWith("2 stream=7 version=0 type=1 "));
+  CHECK_THAT(user.out, !Catch::Contains("epoch"));
+}
+
+TEST_CASE("engram journal stats lists the epochs", "[tools][epoch]") {
+  TempDir tmp;
+  EpochRecord e1, e2;
+  const std::string dir = MakeEpochJournal(tmp, &e1, &e2);
+  Result r = Run(tmp, "journal stats " + dir);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("records: 6\n"));
+  CHECK_THAT(r.out, Catch::Contains("type 4294967295 (epoch): 2\n"));
+  CHECK_THAT(r.out, Catch::Contains(absl::StrFormat(
+                        "epochs: 2\n"
+                        "  epoch 1 (previous 0) from LSN 1, node node-a pid %u, started %s\n"
+                        "  epoch 2 (previous 1) from LSN 4, node node-b pid %u, started %s\n",
+                        e1.pid, Rfc3339(e1.start_unix_ns), e2.pid, Rfc3339(e2.start_unix_ns))));
+  // A journal without epochs says so.
+  Result none = Run(tmp, "journal stats " + MakeJournal(tmp));
+  CHECK_THAT(none.out, Catch::Contains("epochs: 0\n"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -47,6 +48,8 @@ class MemoryImageTestPeer;
 class MemoryImage {
  public:
   struct Options {
+    // The journal's options; record_epochs is always on for a writable
+    // image (each Open starts a writer's tenure with an epoch record).
     JournalOptions journal;
     // Called every `progress_every` replayed events and at the end.
     std::function<void(uint64_t records, uint64_t lsn)> progress;
@@ -75,7 +78,9 @@ class MemoryImage {
     uint64_t stream_id = 0;
     uint64_t stream_version = 0;
     absl::Time timestamp;
-    std::string type_name;     // the event's registered name ("" if a creation)
+    // The event's registered name ("" if a creation or a catalog record;
+    // "$epoch" for an epoch record).
+    std::string type_name;
     std::string created_kind;  // the actor kind, for a stream's creation record
   };
   // What Open() did.
@@ -89,6 +94,10 @@ class MemoryImage {
     uint64_t events_skipped = 0;  // covered by snapshots, not replayed
     // Damaged snapshots that recovery fell back from (file and reason).
     std::vector<SnapshotStore::Rejected> snapshots_rejected;
+    // Epoch records replayed (engram/journal/epoch.h) and the last one: for
+    // a writable image, its own (Journal::Open appends it before replay).
+    uint64_t epochs = 0;
+    std::optional<EpochRecord> last_epoch;
   };
 
   MemoryImage(ActorSystem& system, const EventRegistry& registry);
@@ -152,7 +161,9 @@ class MemoryImage {
                                 ReplayStep* step = nullptr);
 
   // A hash of the whole image: every stream's id, version and state hash,
-  // in stream order. Equal images give equal hashes (within one process).
+  // in stream order. Equal images give equal hashes in every process and
+  // build (each state hash is canonical: engram/image/state_hash.h), so a
+  // leader, its followers and a fresh replay can compare images.
   absl::StatusOr<uint64_t> ImageHash(absl::Duration timeout = absl::Seconds(60));
 
   // Spawns projection P (derived from Projection), subscribes it to the

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "engram/journal/epoch.h"
 #include "engram/journal/journal_options.h"
 #include "engram/journal/record.h"
 
@@ -40,6 +42,7 @@ class GroupCommitFlusher;
 class LockFile;
 class Retention;
 class SegmentPreallocator;
+class JournalStateFile;
 class SegmentSet;
 }  // namespace internal
 
@@ -65,6 +68,15 @@ struct RecoveryReport {
   // Sealed segments whose end marker had not reached the disk (a power cut
   // right after a roll); recovery wrote the markers back.
   uint64_t lost_markers = 0;
+  // Epoch records among the records kept (before this writer's own), and
+  // the last of them (none: the journal has no epoch record).
+  uint64_t epochs = 0;
+  std::optional<EpochRecord> last_epoch;
+  // record_epochs: the segment appends would have continued in was of
+  // format version 1, so recovery sealed it (or, holding no record, removed
+  // it: see removed_files) and the epoch record starts a new (version 2)
+  // segment.
+  bool sealed_for_epoch = false;
 
   // Human-readable summary, "" when nothing was cut.
   std::string ToString() const;
@@ -79,6 +91,11 @@ class Journal {
   // kFailedPrecondition (locked by another process, naming its PID; newer
   // format version), kResourceExhausted (disk full at segment creation),
   // kNotFound (missing directory and !create_if_missing), kInvalidArgument.
+  // Recovery checks the journal's epoch records (kDataLoss naming the LSN
+  // of one that does not decode, names another journal id, is not above
+  // the epoch before it or whose base LSN is not its own LSN; repair does
+  // not cut there). With options.record_epochs the new epoch record is
+  // appended and synced before Open returns (see epoch()).
   static absl::StatusOr<std::unique_ptr<Journal>> Open(
       const std::string& dir, const JournalOptions& options = {});
 
@@ -88,7 +105,8 @@ class Journal {
 
   // Appends one record and returns its LSN once it is published (visible to
   // readers, kept by recovery after a process crash). Errors:
-  // kInvalidArgument for an oversize record (naming size and limit),
+  // kInvalidArgument for an oversize record (naming size and limit) or a
+  // record in stream 0 with a reserved type id (engram/journal/epoch.h),
   // kResourceExhausted/kInternal when a new segment cannot be created,
   // kFailedPrecondition after Close().
   absl::StatusOr<uint64_t> Append(const RecordInput& record) noexcept;
@@ -126,6 +144,11 @@ class Journal {
   // Appends fail afterwards. Idempotent.
   absl::Status Close();
 
+  // This writer's epoch (0 when options().record_epochs is off) and its
+  // epoch record (all fields zero/empty when off).
+  uint64_t epoch() const { return epoch_.epoch; }
+  const EpochRecord& epoch_record() const { return epoch_; }
+
   const RecoveryReport& recovery() const { return recovery_; }
   const std::string& dir() const { return dir_; }
   const JournalOptions& options() const { return options_; }
@@ -133,8 +156,12 @@ class Journal {
  private:
   Journal(std::string dir, const JournalOptions& options);
 
-  absl::StatusOr<uint64_t> AppendRecords(const RecordInput* records,
-                                         size_t n) noexcept;
+  // `journal_record`: the journal's own record (reserved type ids allowed).
+  absl::StatusOr<uint64_t> AppendRecords(const RecordInput* records, size_t n,
+                                         bool journal_record = false) noexcept;
+  // Open, with record_epochs: appends this tenure's epoch record after
+  // `last` (from recovery) and syncs it.
+  absl::Status StartEpoch(const std::optional<EpochRecord>& last, uint64_t journal_id);
   // Returns committed_lsn_ once every LSN below `lsn` is published (its
   // LSN bits == lsn - 1): publication is in LSN order.
   uint64_t WaitForPredecessors(uint64_t lsn) const noexcept;
@@ -147,6 +174,7 @@ class Journal {
   uint64_t max_record_ = 0;  // largest header+payload accepted
   std::unique_ptr<internal::LockFile> lock_;
   RecoveryReport recovery_;
+  EpochRecord epoch_;  // set by Open, then constant
 
   // Set up by Open, in this order, and torn down by Close; the pointers
   // themselves never change after Open.
@@ -154,6 +182,10 @@ class Journal {
   std::unique_ptr<internal::SegmentSet> segments_;
   std::unique_ptr<internal::GroupCommitFlusher> flusher_;
   std::unique_ptr<internal::Retention> retention_;
+  // The shared state page (<dir>/STATE) for same-host followers: created
+  // by Open right after recovery, marked closed by Close, freed only by the
+  // destructor (appenders still in flight during Close may publish).
+  std::unique_ptr<internal::JournalStateFile> state_;
 
   // Every LSN <= committed_lsn_ (its low 63 bits) is published. Written
   // (release) by the appender that publishes the next LSN range, in LSN

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 
@@ -42,6 +43,16 @@ struct JournalOptions {
   // kSync: the longest the flusher waits before syncing appended records
   // that nobody is waiting for.
   absl::Duration sync_interval = absl::Milliseconds(2);
+  // Start this writer's tenure with an epoch record (engram/journal/
+  // epoch.h): Open appends epoch E+1 (E = the journal's last epoch, 0 if
+  // none) in stream 0 and syncs it (at every durability level, with every
+  // record before it) before returning, so the first record a caller
+  // appends is not LSN 1 but the one after the epoch. Off by default for
+  // raw journal users; MemoryImage always turns it on.
+  bool record_epochs = false;
+  // The node named in epoch records; empty: the host name. At most
+  // kMaxEpochNodeBytes (255) bytes.
+  std::string node_name;
 };
 
 }  // namespace engram
