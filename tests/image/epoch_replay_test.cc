@@ -15,6 +15,7 @@
 #include "engram/journal/reader.h"
 #include "journal/internal/format.h"
 #include "journal/internal/segment_scanner.h"
+#include "tests/journal/record_rewriter.h"
 #include "tests/journal/test_util.h"
 #include "tests/temp_dir.h"
 
@@ -138,27 +139,6 @@ TEST_CASE("a writable image starts each tenure with an epoch and replay skips th
   CHECK(image.recovery().last_epoch->epoch == 2);
 }
 
-// Rewrites the record with LSN `lsn` of `path` to type `type_id` (same
-// stream, same payload), recomputing its checksum.
-void RetypeRecord(const std::string& path, uint64_t lsn, uint32_t type_id) {
-  std::string bytes = testing::ReadFile(path);
-  internal::SegmentHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  size_t at = 0;
-  internal::ScanSegmentRecords(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), h,
-                               [&](const RecordView& v, size_t offset) {
-                                 if (v.lsn == lsn) at = offset;
-                               });
-  REQUIRE(at != 0);
-  internal::RecordHeader rh;
-  std::memcpy(&rh, bytes.data() + at, sizeof rh);
-  rh.type_id = type_id;
-  const char* payload = bytes.data() + at + internal::kRecordHeaderSize;
-  rh.checksum = internal::RecordChecksum(&rh, payload, rh.size - internal::kRecordHeaderSize);
-  std::memcpy(bytes.data() + at, &rh, sizeof rh);
-  testing::WriteFile(path, bytes);
-}
-
 TEST_CASE("a reserved stream 0 record this build does not know stops replay",
           "[image][epoch]") {
   const EventRegistry reg = MakeRegistry();
@@ -186,7 +166,7 @@ TEST_CASE("a reserved stream 0 record this build does not know stops replay",
     lsn = (*j)->Append(in).value();
   }
   const uint32_t unknown = kReservedTypeIdFirst + 0x10;
-  RetypeRecord(dir + "/" + internal::SegmentFileName(1), lsn, unknown);
+  testing::RetypeRecord(dir + "/" + internal::SegmentFileName(1), lsn, unknown);
   const std::string expected = absl::StrFormat(
       "LSN %u: stream 0 record type 0x%08X is reserved for the journal's own records and "
       "unknown to this build (written by a newer engram?)",
@@ -224,7 +204,7 @@ TEST_CASE("an epoch record that does not decode stops a read-only replay naming 
     in.payload = "short";
     lsn = (*j)->Append(in).value();
   }
-  RetypeRecord(dir + "/" + internal::SegmentFileName(1), lsn, kEpochTypeId);
+  testing::RetypeRecord(dir + "/" + internal::SegmentFileName(1), lsn, kEpochTypeId);
   // The writable image's journal refuses it at recovery; a read-only image
   // (no journal recovery) at replay.
   Image w(reg, dir);

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,8 +18,6 @@
 #include "engram/journal/journal_scan.h"
 #include "engram/journal/reader.h"
 #include "tests/journal/test_util.h"
-
-extern char** environ;
 
 namespace engram {
 namespace {
@@ -35,20 +32,10 @@ struct Ack {
 
 // Runs the child for about `run_ms`, kills it, returns what it acknowledged.
 std::vector<Ack> RunAndKill(const std::string& dir, uint32_t seed, int run_ms) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  posix_spawn_file_actions_addclose(&fa, fds[1]);
-  std::string seed_s = std::to_string(seed);
-  std::string child = ENGRAM_CRASH_CHILD;
-  char* argv[] = {child.data(), const_cast<char*>(dir.c_str()), seed_s.data(), nullptr};
-  pid_t pid;
-  REQUIRE(posix_spawn(&pid, child.c_str(), &fa, nullptr, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
+  int out_fd = -1;
+  const pid_t pid = testing::SpawnWithStdoutPipe(
+      {ENGRAM_CRASH_CHILD, dir, std::to_string(seed)}, &out_fd);
+  REQUIRE(pid > 0);
   std::string out;
   char buf[65536];
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
@@ -58,15 +45,15 @@ std::vector<Ack> RunAndKill(const std::string& dir, uint32_t seed, int run_ms) {
       kill(pid, SIGKILL);
       killed = true;
     }
-    struct pollfd p = {fds[0], POLLIN, 0};
+    struct pollfd p = {out_fd, POLLIN, 0};
     poll(&p, 1, killed ? 1000 : 1);
     if (p.revents & (POLLIN | POLLHUP)) {
-      ssize_t n = read(fds[0], buf, sizeof buf);
+      ssize_t n = read(out_fd, buf, sizeof buf);
       if (n <= 0) break;
       out.append(buf, static_cast<size_t>(n));
     }
   }
-  close(fds[0]);
+  close(out_fd);
   int status = 0;
   waitpid(pid, &status, 0);
   INFO("child output tail: " << out.substr(out.size() > 200 ? out.size() - 200 : 0));

@@ -17,6 +17,7 @@
 #include "engram/journal/reader.h"
 #include "journal/internal/format.h"
 #include "journal/internal/segment_scanner.h"
+#include "tests/journal/record_rewriter.h"
 #include "tests/journal/test_util.h"
 #include "tests/temp_dir.h"
 
@@ -81,31 +82,6 @@ std::vector<ReadRecord> ReadAll(const std::string& dir) {
     out.back().view.payload = out.back().payload;
   }
   return out;
-}
-
-// Rewrites the record with LSN `lsn` in segment `path`: `edit` changes its
-// header (type id, stream, ...) and payload bytes in place (same length);
-// the checksum is recomputed so that the record verifies.
-void RewriteRecord(const std::string& path, uint64_t lsn,
-                   const std::function<void(internal::RecordHeader*, char* payload,
-                                             size_t size)>& edit) {
-  std::string bytes = testing::ReadFile(path);
-  internal::SegmentHeader h;
-  std::memcpy(&h, bytes.data(), sizeof h);
-  size_t at = 0;
-  internal::ScanSegmentRecords(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), h,
-                               [&](const RecordView& v, size_t offset) {
-                                 if (v.lsn == lsn) at = offset;
-                               });
-  REQUIRE(at != 0);
-  internal::RecordHeader rh;
-  std::memcpy(&rh, bytes.data() + at, sizeof rh);
-  char* payload = bytes.data() + at + internal::kRecordHeaderSize;
-  const size_t size = rh.size - internal::kRecordHeaderSize;
-  edit(&rh, payload, size);
-  rh.checksum = internal::RecordChecksum(&rh, payload, size);
-  std::memcpy(bytes.data() + at, &rh, sizeof rh);
-  testing::WriteFile(path, bytes);
 }
 
 // Sets a segment's header format version (recomputing its checksum).
@@ -384,7 +360,7 @@ TEST_CASE("a version-1 segment's stream 0 records are never taken for epochs",
     REQUIRE((*j)->Append(in).value() == 1);
   }
   // An older build let users write stream 0 type 0xFFFFFFFF.
-  RewriteRecord(SegmentPath(dir, 1), 1,
+  testing::RewriteRecord(SegmentPath(dir, 1), 1,
                 [](internal::RecordHeader* h, char*, size_t) { h->type_id = kEpochTypeId; });
   SECTION("in a version-1 segment it is the user's record") {
     SetFormatVersion(SegmentPath(dir, 1), 1);
@@ -440,7 +416,7 @@ void ExpectRefused(const std::string& dir, uint64_t lsn, const std::string& what
 TEST_CASE("a malformed epoch payload is corruption naming its LSN", "[journal][epoch]") {
   TempDir tmp;
   const std::string dir = TwoEpochs(tmp);
-  RewriteRecord(SegmentPath(dir, 1), 4, [](internal::RecordHeader*, char* p, size_t size) {
+  testing::RewriteRecord(SegmentPath(dir, 1), 4, [](internal::RecordHeader*, char* p, size_t size) {
     REQUIRE(size > kEpochFixedBytes);
     PutAt<uint32_t>(p, 44, static_cast<uint32_t>(size));  // node size past the end
   });
@@ -451,7 +427,7 @@ TEST_CASE("an epoch record of another journal is corruption naming its LSN",
           "[journal][epoch]") {
   TempDir tmp;
   const std::string dir = TwoEpochs(tmp);
-  RewriteRecord(SegmentPath(dir, 1), 1, [](internal::RecordHeader*, char* p, size_t) {
+  testing::RewriteRecord(SegmentPath(dir, 1), 1, [](internal::RecordHeader*, char* p, size_t) {
     PutAt<uint64_t>(p, 8, 0x5555aaaa5555aaaaull);
   });
   ExpectRefused(dir, 1, "journal id 5555aaaa5555aaaa");
@@ -463,7 +439,7 @@ TEST_CASE("an epoch not greater than the one before is corruption naming its LSN
   const std::string dir = TwoEpochs(tmp);
   // Epoch 2 at LSN 4 rewritten as epoch 1 (previous 0): a well-formed
   // record that does not move the epoch on.
-  RewriteRecord(SegmentPath(dir, 1), 4, [](internal::RecordHeader*, char* p, size_t) {
+  testing::RewriteRecord(SegmentPath(dir, 1), 4, [](internal::RecordHeader*, char* p, size_t) {
     PutAt<uint64_t>(p, 0, 1);
     PutAt<uint64_t>(p, 16, 0);
   });
@@ -474,7 +450,7 @@ TEST_CASE("an epoch record whose base LSN is not its own is corruption naming it
           "[journal][epoch]") {
   TempDir tmp;
   const std::string dir = TwoEpochs(tmp);
-  RewriteRecord(SegmentPath(dir, 1), 4, [](internal::RecordHeader*, char* p, size_t) {
+  testing::RewriteRecord(SegmentPath(dir, 1), 4, [](internal::RecordHeader*, char* p, size_t) {
     PutAt<uint64_t>(p, 24, 3);
   });
   ExpectRefused(dir, 4, "base LSN 3");
@@ -483,7 +459,7 @@ TEST_CASE("an epoch record whose base LSN is not its own is corruption naming it
 TEST_CASE("an epoch record of a newer schema version is refused", "[journal][epoch]") {
   TempDir tmp;
   const std::string dir = TwoEpochs(tmp);
-  RewriteRecord(SegmentPath(dir, 1), 4,
+  testing::RewriteRecord(SegmentPath(dir, 1), 4,
                 [](internal::RecordHeader* h, char*, size_t) { h->schema_version = 2; });
   auto j = Journal::Open(dir, EpochOptions());
   CHECK(j.status().code() == absl::StatusCode::kFailedPrecondition);

@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,8 +23,6 @@
 #include "engram/journal/writer_state.h"
 #include "journal/internal/journal_state_file.h"
 #include "tests/journal/test_util.h"
-
-extern char** environ;
 
 namespace engram {
 namespace {
@@ -199,20 +196,8 @@ TEST_CASE("MarkClosed wakes every waiter and sets the closed flag", "[journal][s
 // Spawns journal_state_child on `dir`; returns its pid and the read end of
 // its stdout.
 pid_t SpawnChild(const std::string& dir, int* out_fd) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  posix_spawn_file_actions_addclose(&fa, fds[1]);
-  std::string child = ENGRAM_STATE_CHILD;
-  char* argv[] = {child.data(), const_cast<char*>(dir.c_str()), nullptr};
-  pid_t pid;
-  REQUIRE(posix_spawn(&pid, child.c_str(), &fa, nullptr, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  *out_fd = fds[0];
+  const pid_t pid = testing::SpawnWithStdoutPipe({ENGRAM_STATE_CHILD, dir}, out_fd);
+  REQUIRE(pid > 0);
   return pid;
 }
 

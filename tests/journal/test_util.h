@@ -3,6 +3,7 @@
 #define ENGRAM_TESTS_JOURNAL_TEST_UTIL_H_
 
 #include <dirent.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "tests/temp_dir.h"
+
+extern char** environ;
 
 namespace engram::testing {
 
@@ -51,6 +54,31 @@ inline std::string PayloadFor(uint64_t key, size_t size) {
     s[i] = static_cast<char>(x >> 56);
   }
   return s;
+}
+
+// Starts the program args[0] with `args` and its stdout on a pipe. Returns
+// its pid and sets *out_fd to the pipe's read end; -1 if it cannot start.
+inline pid_t SpawnWithStdoutPipe(std::vector<std::string> args, int* out_fd) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return -1;
+  }
+  *out_fd = fds[0];
+  return pid;
 }
 
 }  // namespace engram::testing
