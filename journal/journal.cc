@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -92,6 +93,23 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       dir, options.durability, &j->committed_lsn_, j->segments_.get(),
       j->flusher_.get());
 
+  // This tenure's epoch is above every epoch record recovery read and
+  // every segment header's creator epoch (retention may have deleted the
+  // segment holding the newest epoch record; the active segment, never
+  // deleted, was created in the newest tenure or holds its record).
+  uint64_t epoch = 0;
+  if (options.record_epochs) {
+    const uint64_t last = std::max(
+        j->recovery_.last_epoch.has_value() ? j->recovery_.last_epoch->epoch : 0,
+        recovered->highest_segment_epoch);
+    if (last >= UINT32_MAX) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "journal %s: epoch %u is the last one possible", dir, last));
+    }
+    epoch = last + 1;
+    // Every segment created from here on (the first one included) says so.
+    j->segments_->set_creator_epoch(static_cast<uint32_t>(epoch));
+  }
   if (recovered->active.has_value()) {
     // With record_epochs, recovery sealed a version-1 segment: the epoch
     // record below rolls to a new one.
@@ -105,8 +123,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
   // The writer's tenure starts with its epoch record, durable before Open
   // returns and so before any caller's first append.
   if (options.record_epochs) {
-    if (absl::Status s = j->StartEpoch(j->recovery_.last_epoch, recovered->journal_id);
-        !s.ok()) {
+    if (absl::Status s = j->StartEpoch(epoch, recovered->journal_id); !s.ok()) {
       return s;
     }
   }
@@ -126,16 +143,10 @@ std::string HostName() {
 
 }  // namespace
 
-absl::Status Journal::StartEpoch(const std::optional<EpochRecord>& last,
-                                 uint64_t journal_id) {
+absl::Status Journal::StartEpoch(uint64_t epoch, uint64_t journal_id) {
   EpochRecord e;
-  if (last.has_value() && last->epoch == UINT64_MAX) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "journal %s: epoch %u at LSN %u is the last one possible", dir_, last->epoch,
-        last->base_lsn));
-  }
-  e.epoch = last.has_value() ? last->epoch + 1 : 1;
-  e.previous_epoch = last.has_value() ? last->epoch : 0;
+  e.epoch = epoch;
+  e.previous_epoch = epoch - 1;
   e.journal_id = journal_id;
   e.base_lsn = CommittedLsn(committed_lsn_) + 1;  // no caller can append yet
   e.node = options_.node_name.empty() ? HostName() : options_.node_name;

@@ -42,7 +42,11 @@ struct SegmentHeader {
   uint64_t segment_size;     // preallocated file size in bytes
   int64_t created_unix_ns;   // creation time
   uint32_t creator_pid;      // process that created the segment
-  uint32_t reserved;         // zero
+  // The epoch of the writer that created the segment (version 2; zero in
+  // version 1, and when the writer records no epochs). Recovery takes the
+  // highest, so the next epoch is right even after retention deleted the
+  // segment that held the newest epoch record.
+  uint32_t creator_epoch;
   uint64_t journal_id;       // random id shared by all segments of a journal
   uint64_t checksum;         // XXH3-64 of the 56 bytes above
 };

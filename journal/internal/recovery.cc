@@ -103,6 +103,7 @@ struct SegmentFacts {
   bool header_ok = false;  // false: torn or damaged (the scan handles it)
   uint32_t format_version = 0;
   uint64_t journal_id = 0;
+  uint32_t creator_epoch = 0;
 };
 
 // Checks the epoch records of a journal as the scan walks its records in
@@ -191,6 +192,9 @@ absl::StatusOr<std::vector<SegmentFacts>> ReadSegmentFacts(
       f.header_ok = true;
       f.format_version = (*h)->format_version;
       f.journal_id = (*h)->journal_id;
+      if (f.format_version >= kFirstFormatVersionWithReservedRecords) {
+        f.creator_epoch = (*h)->creator_epoch;
+      }
     }
     out.push_back(std::move(f));
   }
@@ -246,6 +250,9 @@ absl::StatusOr<RecoveredJournal> JournalRecovery::Recover(
     // or a bad epoch record leaves the directory as it was.
     auto facts = ReadSegmentFacts(*listed);
     if (!facts.ok()) return facts.status();
+    for (const SegmentFacts& f : *facts) {
+      out.highest_segment_epoch = std::max<uint64_t>(out.highest_segment_epoch, f.creator_epoch);
+    }
     EpochChecker epochs(std::move(*facts));
     auto scanned = ScanJournal(
         dir, [&](const RecordView& v) { epochs.OnRecord(v); }, [](uint64_t, uint64_t) {});

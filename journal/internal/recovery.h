@@ -35,6 +35,9 @@ struct RecoveredJournal {
   // The segment appends continue in; none for an empty journal (or when
   // the last segment's header was torn and the segment removed).
   std::optional<RecoveredSegment> active;
+  // The highest creator_epoch in a segment header (0: none). The next
+  // epoch is above it and above report.last_epoch.
+  uint64_t highest_segment_epoch = 0;
 };
 
 class JournalRecovery {

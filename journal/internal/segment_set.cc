@@ -96,6 +96,7 @@ absl::Status SegmentSet::InstallLocked(uint64_t first_lsn) {
   h.segment_size = f.size();
   h.created_unix_ns = absl::GetCurrentTimeNanos();
   h.creator_pid = static_cast<uint32_t>(getpid());
+  h.creator_epoch = creator_epoch_.load(std::memory_order_relaxed);
   h.journal_id = journal_id_;
   h.checksum = SegmentHeaderChecksum(h);
   std::memcpy(f.data(), &h, sizeof h);

@@ -92,6 +92,11 @@ class SegmentSet {
   WriterSegment* active() const noexcept { return active_.load(std::memory_order_acquire); }
 
   // Open: continue in a recovered segment, or create the first one.
+  // The epoch (header field creator_epoch) of segments created from now
+  // on; set by Open before any append.
+  void set_creator_epoch(uint32_t epoch) noexcept {
+    creator_epoch_.store(epoch, std::memory_order_relaxed);
+  }
   void AdoptRecovered(RecoveredSegment seg);
   absl::Status InstallFirst(uint64_t first_lsn);
 
@@ -133,6 +138,11 @@ class SegmentSet {
   const std::string dir_;
   const uint64_t journal_id_;
   SegmentPreallocator* const preallocator_;
+  // The writer's epoch, written into the header of every segment created
+  // from now on. Stored (relaxed) by set_creator_epoch before the first
+  // append; loaded (relaxed) under mu_ by InstallLocked, which the roll
+  // reaches only after that store (Open's thread hands the journal over).
+  std::atomic<uint32_t> creator_epoch_{0};
 
   Mutex io_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable Mutex mu_;

@@ -233,6 +233,69 @@ TEST_CASE("reopening writes the next epoch with the previous one and the next LS
   CHECK(epoch_lsns == std::vector<uint64_t>{1, 7, 11});
 }
 
+TEST_CASE("every segment a writer creates carries its epoch in the header",
+          "[journal][epoch]") {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  {
+    auto j = Journal::Open(dir, EpochOptions());
+    REQUIRE(j.ok());
+    AppendUserRecords(**j, 400);  // 16 KiB segments: several rolls
+  }
+  auto j = Journal::Open(dir, EpochOptions());
+  REQUIRE(j.ok());
+  REQUIRE((*j)->epoch() == 2);
+  const uint64_t second_tenure = (*j)->epoch_record().base_lsn;
+  AppendUserRecords(**j, 400);
+  REQUIRE((*j)->Close().ok());
+  int by_epoch[3] = {0, 0, 0};
+  for (const std::string& name : testing::ListDir(dir)) {
+    if (name.size() != 24 || name.substr(20) != ".seg") continue;
+    const uint64_t first = std::stoull(name.substr(0, 20));
+    const internal::SegmentHeader h = HeaderOf(dir + "/" + name);
+    INFO(name);
+    // The first tenure's segments say 1; those created after the second
+    // writer's epoch record say 2 (the segment it continued in says 1).
+    CHECK(h.creator_epoch == (first > second_tenure ? 2u : 1u));
+    if (h.creator_epoch <= 2) ++by_epoch[h.creator_epoch];
+  }
+  CHECK(by_epoch[0] == 0);
+  CHECK(by_epoch[1] >= 2);  // the first tenure rolled
+  CHECK(by_epoch[2] >= 1);  // and so did the second
+}
+
+TEST_CASE("retention that deletes the newest epoch record does not make a writer reuse an epoch",
+          "[journal][epoch]") {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  for (int tenure = 1; tenure <= 2; ++tenure) {
+    auto j = Journal::Open(dir, EpochOptions());
+    REQUIRE(j.ok());
+    REQUIRE((*j)->epoch() == static_cast<uint64_t>(tenure));
+    AppendUserRecords(**j, 400);
+  }
+  uint64_t last = 0;
+  {
+    auto j = Journal::Open(dir, EpochOptions());
+    REQUIRE(j.ok());
+    REQUIRE((*j)->epoch() == 3);
+    AppendUserRecords(**j, 400);
+    // Every segment but the active one goes, the epoch records with them.
+    auto deleted = (*j)->DeleteSegmentsBelow((*j)->last_lsn());
+    REQUIRE(deleted.ok());
+    REQUIRE(*deleted > 0);
+    last = (*j)->last_lsn();
+  }
+  auto scan = ScanJournal(dir);
+  REQUIRE(scan.ok());
+  auto j = Journal::Open(dir, EpochOptions());
+  REQUIRE(j.ok());
+  CHECK((*j)->recovery().epochs == 0);  // no epoch record is left
+  CHECK((*j)->epoch() == 4);
+  CHECK((*j)->epoch_record().previous_epoch == 3);
+  CHECK((*j)->epoch_record().base_lsn == last + 1);
+}
+
 TEST_CASE("a journal without epochs keeps LSN 1 for the first record", "[journal][epoch]") {
   TempDir tmp;
   auto j = Journal::Open(tmp.Sub("j"), RawOptions());

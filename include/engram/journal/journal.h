@@ -159,9 +159,9 @@ class Journal {
   // `journal_record`: the journal's own record (reserved type ids allowed).
   absl::StatusOr<uint64_t> AppendRecords(const RecordInput* records, size_t n,
                                          bool journal_record = false) noexcept;
-  // Open, with record_epochs: appends this tenure's epoch record after
-  // `last` (from recovery) and syncs it.
-  absl::Status StartEpoch(const std::optional<EpochRecord>& last, uint64_t journal_id);
+  // Open, with record_epochs: appends this tenure's epoch record (epoch >=
+  // 1, previous = epoch - 1) and syncs it.
+  absl::Status StartEpoch(uint64_t epoch, uint64_t journal_id);
   // Returns committed_lsn_ once every LSN below `lsn` is published (its
   // LSN bits == lsn - 1): publication is in LSN order.
   uint64_t WaitForPredecessors(uint64_t lsn) const noexcept;
