@@ -211,11 +211,11 @@ absl::StatusOr<std::unique_ptr<JournalStateFile>> JournalStateFile::CreateForWri
 absl::StatusOr<std::unique_ptr<JournalStateFile>> JournalStateFile::OpenForReader(
     const std::string& dir) {
   const std::string path = absl::StrCat(dir, "/", kStateFileName);
-  // Read-write, although a follower writes only `waiters`: FUTEX_WAIT works
-  // on a read-only mapping, but without registering in `waiters` a follower
-  // could only be woken if the writer made a FUTEX_WAKE syscall on every
-  // publish, which is the cost the count exists to avoid. A follower
-  // therefore needs write permission on STATE (same user as the writer).
+  // Read-write: FUTEX_WAIT works on a read-only mapping, but a follower
+  // announces its sleep by setting bit 0 of the wake word, and the writer
+  // makes a FUTEX_WAKE syscall only when that bit is set (see Wake). A
+  // follower therefore needs write permission on STATE (same user as the
+  // writer); it also counts itself in the diagnostic `waiters`.
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     const int e = errno;
@@ -224,7 +224,7 @@ absl::StatusOr<std::unique_ptr<JournalStateFile>> JournalStateFile::OpenForReade
           "journal state file ", path, " does not exist (no writer has published one)"));
     }
     return ErrnoStatus(e, absl::StrCat("open journal state file ", path,
-                                       " read-write (followers register as waiters)"));
+                                       " read-write (a follower announces its sleep in the wake word)"));
   }
   if (absl::Status s = CheckStateFile(fd, path); !s.ok()) {
     close(fd);

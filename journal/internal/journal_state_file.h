@@ -121,7 +121,8 @@ class JournalStateFile {
   // A follower's page. kNotFound if <dir>/STATE does not exist (a writer
   // that predates it); kDataLoss naming the file for a wrong size or magic,
   // kFailedPrecondition for an unknown version or page size. Mapped
-  // read-write (see the .cc): followers write only `waiters`.
+  // read-write (see the .cc): followers write only bit 0 of the wake word and
+  // the diagnostic `waiters`.
   static absl::StatusOr<std::unique_ptr<JournalStateFile>> OpenForReader(
       const std::string& dir);
 
