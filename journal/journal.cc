@@ -15,7 +15,6 @@
 #include "journal/internal/format.h"
 #include "journal/internal/group_commit_flusher.h"
 #include "journal/internal/journal_state_file.h"
-#include "journal/internal/lock_file.h"
 #include "journal/internal/recovery.h"
 #include "journal/internal/retention.h"
 #include "journal/internal/segment_preallocator.h"
@@ -41,8 +40,10 @@ Journal::Journal(std::string dir, const JournalOptions& options)
 
 Journal::~Journal() { Close().IgnoreError(); }
 
-absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
-    const std::string& dir, const JournalOptions& options) {
+namespace {
+
+// Open's checks of the options alone.
+absl::Status CheckOptions(const JournalOptions& options) {
   if (options.segment_size < internal::kMinSegmentSize ||
       options.segment_size > internal::kMaxSegmentSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -54,19 +55,50 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
         "node_name of %u bytes is longer than the %u bytes an epoch record holds",
         options.node_name.size(), kMaxEpochNodeBytes));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
+    const std::string& dir, const JournalOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   if (absl::Status s = internal::JournalRecovery::PrepareDirectory(dir, options);
       !s.ok()) {
     return s;
   }
+  absl::StatusOr<std::unique_ptr<WriterLock>> lock =
+      WriterLock::TryAcquire(dir, options.file_mode);
+  if (!lock.ok()) return lock.status();
+  return OpenLocked(dir, options, std::move(*lock));
+}
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
+                                                       const JournalOptions& options,
+                                                       std::unique_ptr<WriterLock> lock) {
+  if (lock == nullptr || lock->dir() != dir) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "journal ", dir, ": the writer lock given is for ",
+        lock == nullptr ? std::string("no directory") : lock->dir()));
+  }
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  if (absl::Status s = internal::JournalRecovery::PrepareDirectory(dir, options);
+      !s.ok()) {
+    return s;
+  }
+  return OpenLocked(dir, options, std::move(lock));
+}
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::OpenLocked(const std::string& dir,
+                                                             const JournalOptions& options,
+                                                             std::unique_ptr<WriterLock> lock) {
   std::unique_ptr<Journal> j(new Journal(dir, options));
   j->capacity_ = (options.segment_size + 4095) & ~uint64_t{4095};
   j->max_record_ = j->capacity_ - kSegmentHeaderSize;
   if (options.max_record_size != 0 && options.max_record_size < j->max_record_) {
     j->max_record_ = options.max_record_size;
   }
-  auto lock = internal::LockFile::Acquire(dir, options.file_mode);
-  if (!lock.ok()) return lock.status();
-  j->lock_ = std::move(*lock);
+  j->lock_ = std::move(lock);
 
   auto recovered = internal::JournalRecovery::Recover(dir, options);
   if (!recovered.ok()) return recovered.status();

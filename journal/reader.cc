@@ -178,6 +178,11 @@ absl::StatusOr<WriterState> Reader::writer_state() {
 }
 
 absl::StatusOr<bool> Reader::NextWait(RecordView* out, absl::Duration timeout) {
+  return NextWait(out, timeout, ReadHorizon::kCommitted);
+}
+
+absl::StatusOr<bool> Reader::NextWait(RecordView* out, absl::Duration timeout,
+                                      ReadHorizon horizon) {
   const absl::Time deadline = timeout == absl::InfiniteDuration()
                                   ? absl::InfiniteFuture()
                                   : absl::Now() + timeout;
@@ -190,21 +195,30 @@ absl::StatusOr<bool> Reader::NextWait(RecordView* out, absl::Duration timeout) {
     // journal reopens the flag, but one that predates STATE would not, so
     // a closed page is polled like a missing one.
     if (state_ != nullptr && !state_->closed()) {
-      // The wake word first, then the look at the segments: a record
-      // published after this load bumps the word after it, so the wait
-      // below returns at once or is woken (see JournalStateFile::Wake).
+      // The wake word first, then the look at the horizon and the segments:
+      // a record (or a horizon) published after this load bumps the word
+      // after it, so the wait below returns at once or is woken (see
+      // JournalStateFile::Wake).
       const uint32_t seen = state_->sequence();
-      auto got = Next(out);
+      auto look = [&]() -> absl::StatusOr<bool> {
+        uint64_t limit = UINT64_MAX;
+        if (horizon == ReadHorizon::kDurable) limit = state_->durable_lsn();
+        if (horizon == ReadHorizon::kReplicated) limit = state_->replicated_lsn();
+        if (next_lsn_ > limit) return false;
+        return Next(out);
+      };
+      auto got = look();
       if (!got.ok() || *got) return got;
       absl::Time until = deadline;
       if (state_->heartbeat_age() > kStaleHeartbeat) {
         until = std::min(deadline, absl::Now() + kUntrustedSlice);
       }
       if (!state_->WaitForChange(seen, until) && until == deadline) {
-        return Next(out);  // the deadline passed: one last look
+        return look();  // the deadline passed: one last look
       }
       continue;
     }
+    // No writer publishes a horizon: what the segments hold is all there is.
     auto got = Next(out);
     if (!got.ok() || *got) return got;
     const absl::Time now = absl::Now();

@@ -34,12 +34,12 @@
 #include "engram/journal/epoch.h"
 #include "engram/journal/journal_options.h"
 #include "engram/journal/record.h"
+#include "engram/journal/writer_lock.h"
 
 namespace engram {
 
 namespace internal {
 class GroupCommitFlusher;
-class LockFile;
 class Retention;
 class SegmentPreallocator;
 class JournalStateFile;
@@ -98,6 +98,12 @@ class Journal {
   // appended and synced before Open returns (see epoch()).
   static absl::StatusOr<std::unique_ptr<Journal>> Open(
       const std::string& dir, const JournalOptions& options = {});
+  // As Open, with the writer lock already held (a standby that waited for
+  // it: WriterLock::Await); the journal keeps it. kInvalidArgument if the
+  // lock is for another directory.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir,
+                                                       const JournalOptions& options,
+                                                       std::unique_ptr<WriterLock> lock);
 
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -154,6 +160,11 @@ class Journal {
   const JournalOptions& options() const { return options_; }
 
  private:
+  // Open, once the options are checked, the directory prepared and the
+  // writer lock held.
+  static absl::StatusOr<std::unique_ptr<Journal>> OpenLocked(const std::string& dir,
+                                                             const JournalOptions& options,
+                                                             std::unique_ptr<WriterLock> lock);
   Journal(std::string dir, const JournalOptions& options);
 
   // `journal_record`: the journal's own record (reserved type ids allowed).
@@ -172,7 +183,7 @@ class Journal {
   const JournalOptions options_;
   uint64_t capacity_ = 0;    // segment size
   uint64_t max_record_ = 0;  // largest header+payload accepted
-  std::unique_ptr<internal::LockFile> lock_;
+  std::unique_ptr<WriterLock> lock_;
   RecoveryReport recovery_;
   EpochRecord epoch_;  // set by Open, then constant
 

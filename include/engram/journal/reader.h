@@ -34,6 +34,11 @@ class JournalStateFile;
 class MappedFile;
 }  // namespace internal
 
+// How far a follower reads: what the writer published as committed (kept
+// by a crash of the writer's process), as durable at the journal's
+// durability level, or as replicated (see WriterState).
+enum class ReadHorizon { kCommitted, kDurable, kReplicated };
+
 class Reader {
  public:
   // Opens `dir` positioned at `from_lsn` (0 = the oldest record kept). A
@@ -59,6 +64,13 @@ class Reader {
   // else (no STATE file, or one that cannot be used) by polling with a
   // backoff of up to 5 ms.
   absl::StatusOr<bool> NextWait(RecordView* out, absl::Duration timeout);
+  // Like NextWait, but returns a record only once the writer has published
+  // its LSN as within `horizon` in the state page (woken by that publish,
+  // too). Where no live writer publishes one (no STATE file, or the last
+  // writer closed the journal cleanly), every whole record is within it. A
+  // writer that crashed leaves its last horizon in place until the next
+  // writer opens the journal.
+  absl::StatusOr<bool> NextWait(RecordView* out, absl::Duration timeout, ReadHorizon horizon);
 
   // What the journal's writer last published in its state page; `present`
   // is false when the journal has none. Errors: kDataLoss (bad magic,
