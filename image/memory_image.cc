@@ -75,6 +75,12 @@ absl::StatusOr<ActorRef> MemoryImage::SpawnStream(const std::string& kind, uint6
 }
 
 absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
+  return OpenImpl(dir, options, nullptr, std::nullopt);
+}
+
+absl::Status MemoryImage::OpenImpl(const std::string& dir, const Options& options,
+                                   std::unique_ptr<WriterLock> lock,
+                                   std::optional<ReadHorizon> follow) {
   if (journal_ || reader_) return absl::FailedPreconditionError("the image is already open");
   if (options.replay_to_lsn != 0 && !options.read_only) {
     return absl::InvalidArgumentError(
@@ -85,11 +91,16 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
   if (!options.read_only) {
     JournalOptions journal_options = options.journal;
     journal_options.record_epochs = true;  // every writer's tenure is recorded
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(dir, journal_options);
+    absl::StatusOr<std::unique_ptr<Journal>> journal =
+        lock != nullptr ? Journal::Open(dir, journal_options, std::move(lock))
+                        : Journal::Open(dir, journal_options);
     if (!journal.ok()) return journal.status();
     journal_ = std::move(*journal);
+    writer_.store(journal_.get(), std::memory_order_release);
     recovery_.journal = journal_->recovery();
   }
+  follow_ = follow;
+  standby_.store(follow.has_value(), std::memory_order_relaxed);
   snapshot_every_ = options.snapshot_every;
   bus_ = options.bus;
   topic_prefix_ = options.topic_prefix;
@@ -98,7 +109,9 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
   if (!options.read_only) {
     snapshots_ = std::make_unique<SnapshotStore>(snapshot_dir);
     if (absl::Status s = snapshots_->Init(); !s.ok()) return s;
+    snapshot_store_.store(snapshots_.get(), std::memory_order_release);
   }
+  snapshot_dir_ = snapshot_dir;
   if (options.use_snapshots && options.replay_to_lsn == 0) {
     SnapshotStore reader_store(snapshot_dir);
     // A writable image knows where the journal ends; a snapshot beyond it
@@ -137,13 +150,17 @@ absl::Status MemoryImage::Open(const std::string& dir, const Options& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step) {
+absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step,
+                                             absl::Duration wait) {
   if (reader_ == nullptr) {
     return absl::FailedPreconditionError("stepping needs an image opened read-only");
   }
   if (reader_->next_lsn() > stop_lsn) return false;
   RecordView rec;
-  absl::StatusOr<bool> more = reader_->Next(&rec);
+  // A standby reads only what its leader cannot lose any more.
+  absl::StatusOr<bool> more = follow_.has_value()
+                                  ? reader_->NextWait(&rec, wait, *follow_)
+                                  : reader_->Next(&rec);
   if (!more.ok()) return more.status();
   if (!*more) return false;
   recovery_.last_lsn = rec.lsn;
@@ -256,6 +273,58 @@ absl::StatusOr<bool> MemoryImage::ReplayNext(uint64_t stop_lsn, ReplayStep* step
   return true;
 }
 
+absl::StatusOr<uint64_t> MemoryImage::FollowSome(absl::Duration wait, uint64_t max) {
+  if (!follow_.has_value() || reader_ == nullptr) {
+    return absl::FailedPreconditionError("the image is not following a journal");
+  }
+  uint64_t n = 0;
+  while (n < max) {
+    absl::StatusOr<bool> applied =
+        ReplayNext(UINT64_MAX, nullptr, n == 0 ? wait : absl::ZeroDuration());
+    if (!applied.ok()) return applied.status();
+    if (!*applied) break;
+    ++n;
+  }
+  // Sent now, not when a batch fills: a query after this sees them (each
+  // actor's mailbox is FIFO).
+  if (n > 0) FlushReplayBatches();
+  return n;
+}
+
+absl::StatusOr<WriterState> MemoryImage::FollowedWriterState() {
+  if (reader_ == nullptr) return absl::FailedPreconditionError("the image has no reader");
+  return reader_->writer_state();
+}
+
+absl::Status MemoryImage::Promote(std::unique_ptr<Journal> journal) {
+  if (!follow_.has_value() || reader_ == nullptr || journal == nullptr) {
+    return absl::FailedPreconditionError("only a following image can be promoted");
+  }
+  // The new writer's recovery kept every record the old one committed: the
+  // records past the horizon, and this writer's own epoch record, are now
+  // durable, and are replayed before the image accepts a command.
+  follow_.reset();
+  for (;;) {
+    absl::StatusOr<bool> applied = ReplayNext(UINT64_MAX, nullptr);
+    if (!applied.ok()) return applied.status();
+    if (!*applied) break;
+  }
+  if (reader_->next_lsn() != journal->last_lsn() + 1) {
+    return absl::DataLossError(absl::StrFormat(
+        "journal %s: the standby's replay stopped before LSN %u, but the journal ends at LSN %u",
+        dir_, reader_->next_lsn(), journal->last_lsn()));
+  }
+  if (absl::Status s = AwaitReplayed(); !s.ok()) return s;
+  snapshots_ = std::make_unique<SnapshotStore>(snapshot_dir_);
+  if (absl::Status s = snapshots_->Init(); !s.ok()) return s;
+  snapshot_store_.store(snapshots_.get(), std::memory_order_release);
+  recovery_.journal = journal->recovery();
+  journal_ = std::move(journal);
+  reader_.reset();
+  writer_.store(journal_.get(), std::memory_order_release);
+  return absl::OkStatus();
+}
+
 absl::Status MemoryImage::RestoreSnapshot(const ActorRef& ref, SnapshotStore::Snapshot snap) {
   auto done = system_.AskAsync<Done>(
       ref, internal::RestoreSnapshot{std::move(snap.state), snap.version, snap.lsn},
@@ -321,10 +390,12 @@ absl::StatusOr<bool> MemoryImage::RunUntil(const std::function<bool(const Replay
 }
 
 absl::Status MemoryImage::CheckCanCreate(const std::string& kind) const {
-  if (!journal_) {
+  if (writer_.load(std::memory_order_acquire) == nullptr) {
     return absl::FailedPreconditionError(
-        reader_ ? "the image is open read-only (replay debugging): no new streams"
-                : "open the image before spawning");
+        standby_.load(std::memory_order_relaxed)
+            ? "the image is a standby following another writer: no new streams"
+        : reader_ ? "the image is open read-only (replay debugging): no new streams"
+                  : "open the image before spawning");
   }
   if (!kinds_.contains(kind)) {
     return absl::NotFoundError(absl::StrCat("actor kind '", kind,
@@ -356,7 +427,8 @@ absl::StatusOr<ActorRef> MemoryImage::Spawn(const std::string& kind, uint64_t st
   if (absl::Status s = CheckCanCreate(kind); !s.ok()) return s;
   MutexLock lock(&mu_);
   if (absl::Status s = CheckNewStreamLocked(stream_id); !s.ok()) return s;
-  absl::StatusOr<uint64_t> lsn = journal_->Append(CreationRecord(kind, stream_id));
+  absl::StatusOr<uint64_t> lsn =
+      writer_.load(std::memory_order_acquire)->Append(CreationRecord(kind, stream_id));
   if (!lsn.ok()) return lsn.status();
   return SpawnStream(kind, stream_id, *lsn);
 }
@@ -397,7 +469,7 @@ absl::StatusOr<uint64_t> MemoryImage::SpawnAll(
     first.payload = payloads[i];
     records.push_back(first);
   }
-  absl::StatusOr<uint64_t> lsn = journal_->AppendBatch(records);
+  absl::StatusOr<uint64_t> lsn = writer_.load(std::memory_order_acquire)->AppendBatch(records);
   if (!lsn.ok()) return lsn.status();
   for (size_t i = 0; i < ids.size(); ++i) {
     absl::StatusOr<ActorRef> ref = SpawnStream(kind, ids[i], *lsn + 2 * i);
@@ -475,14 +547,16 @@ void MemoryImage::Gate(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> outp
       return;
     }
   }
-  if (journal_ == nullptr ||  // read-only: nothing is ever waited for
-      (outstanding_.load(std::memory_order_acquire) == 0 &&
-       (lsn == 0 || journal_->durable_lsn() >= lsn))) {
+  Journal* const journal = writer_.load(std::memory_order_acquire);
+  // Read-only (or a standby, whose state is durable already): nothing is
+  // ever waited for.
+  if (journal == nullptr || (outstanding_.load(std::memory_order_acquire) == 0 &&
+                             (lsn == 0 || journal->durable_lsn() >= lsn))) {
     output(absl::OkStatus());
     return;
   }
   outstanding_.fetch_add(1, std::memory_order_acq_rel);
-  journal_->OnDurable(lsn, [this, o = std::move(output)](absl::Status s) mutable {
+  journal->OnDurable(lsn, [this, o = std::move(output)](absl::Status s) mutable {
     o(std::move(s));
     outstanding_.fetch_sub(1, std::memory_order_acq_rel);
   });
@@ -494,7 +568,8 @@ absl::StatusOr<ActorRef> MemoryImage::StartProjection(const ActorRef& p) {
   absl::StatusOr<SubscriptionId> sub =
       bus_->SubscribeActor<ImageEvent>(absl::StrCat(topic_prefix_, ".>"), p);
   if (!sub.ok()) return sub.status();
-  const uint64_t durable = journal_ ? journal_->durable_lsn() : recovery_.last_lsn;
+  Journal* const journal = writer_.load(std::memory_order_acquire);
+  const uint64_t durable = journal ? journal->durable_lsn() : recovery_.last_lsn;
   auto done = system_.AskAsync<Done>(p, internal::CatchUp{dir_, &registry_, durable},
                                      absl::InfiniteDuration());
   RunDeterministicUntilIdle();
@@ -514,7 +589,7 @@ absl::Status MemoryImage::Catalog(const EventRegistry::TypeInfo& info) {
   rec.timestamp_ns = absl::ToUnixNanos(system_.clock().Now());
   if (rec.timestamp_ns == 0) rec.timestamp_ns = 1;
   rec.payload = payload;
-  absl::StatusOr<uint64_t> lsn = journal_->Append(rec);
+  absl::StatusOr<uint64_t> lsn = writer_.load(std::memory_order_acquire)->Append(rec);
   if (!lsn.ok()) return lsn.status();
   cataloged_[info.type_id] = info.name;
   return absl::OkStatus();

@@ -25,6 +25,17 @@
 //     no account (a `bank run` killed before it wrote one); exit 1 on
 //     errors (a journal that cannot be opened or read, money not conserved).
 //
+//   bank standby --journal DIR --accounts N --transfers M [--threads T]
+//                [--durability process|sync] [--seed S] [--segment-size BYTES]
+//     A hot standby of a `bank run` writing DIR on this host: follows the
+//     journal, printing `applied LSN L` as it goes (state durable at the
+//     journal's level only), and `leader stale: ...` if the leader holds the
+//     lock but stops beating (a hung process: it is not taken over). When
+//     the leader dies (or exits) it takes over: prints `promoted epoch E at
+//     LSN L in T ms hash=H` (H: the image hash as of L, as `bank hash --at
+//     L` prints it), then does what `bank run` does with the same options.
+//     Started with no writer on DIR it is the writer at once.
+//
 // Replay debugging (read-only: works beside a running `bank run`):
 //   bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]
 //     Rebuilds the image as of LSN (default: the end) and prints its
@@ -65,6 +76,7 @@
 #include "engram/actors/actor_system.h"
 #include "bank/bank_model.h"
 #include "engram/image/memory_image.h"
+#include "engram/image/standby.h"
 #include "engram/tools/journal_command.h"
 
 namespace {
@@ -192,7 +204,25 @@ void Define(CommandLine* cl, Args* a) {
       ->required()
       ->allow_extra_args(false)
       ->check(engram::cli::AtLeast(1));
-  for (CLI::App* c : {run, check, replay, hash}) {
+  CLI::App* standby = app.add_subcommand(
+      "standby",
+      "Follow a `bank run` writing the journal on this host, print `applied LSN L`; when it "
+      "dies take over (`promoted epoch E at LSN L in T ms hash=H`) and then act as `run`.");
+  common(standby);
+  standby
+      ->add_option("--accounts", a->accounts, "accounts to create when the journal is new, >= 2")
+      ->type_name("N")
+      ->required()
+      ->check(engram::cli::AtLeast(2));
+  standby->add_option("--transfers", a->transfers, "transfers to perform once promoted, >= 0")
+      ->type_name("M")
+      ->check(engram::cli::AtLeast(0));
+  durability(standby);
+  standby->add_option("--seed", a->seed, "random seed, >= 0 (default 1)")
+      ->type_name("S")
+      ->check(engram::cli::AtLeast(0));
+  segment_size(standby);
+  for (CLI::App* c : {run, check, replay, hash, standby}) {
     c->callback([a, c] { a->command = c->get_name(); });
   }
   // Everything after `journal` goes to the engram journal commands, --help
@@ -211,7 +241,8 @@ int Parse(int argc, char** argv, CommandLine* cl, Args* a) {
   Define(cl, a);
   if (argc >= 2 && argv[1][0] != '-') {
     const std::string c = argv[1];
-    if (c != "run" && c != "check" && c != "replay" && c != "hash" && c != "journal") {
+    if (c != "run" && c != "check" && c != "replay" && c != "hash" && c != "standby" &&
+        c != "journal") {
       std::fprintf(stderr, "bank: unknown command '%s' (try: bank --help)\n", c.c_str());
       return kExitUsage;
     }
@@ -225,8 +256,8 @@ int Parse(int argc, char** argv, CommandLine* cl, Args* a) {
   }
   if (a->command.empty()) {
     std::fprintf(stderr,
-                 "bank: missing command (run, check, replay, hash or journal; try: bank "
-                 "--help)\n");
+                 "bank: missing command (run, check, replay, hash, standby or journal; try: "
+                 "bank --help)\n");
     return kExitUsage;
   }
   a->durability =
@@ -473,6 +504,61 @@ int Hash(const Args& a, engram::ActorSystem& system, const engram::EventRegistry
   return 0;
 }
 
+// `bank standby`: follows, takes over, then runs.
+int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryImage& image,
+                   const engram::MemoryImage::Options& image_options) {
+  engram::Standby standby(image);
+  engram::Standby::Options options;
+  options.image = image_options;
+  options.image.journal.create_if_missing = true;
+  engram::Standby::Promotion promotion;
+  engram::Mutex mu;
+  options.on_promoted = [&](const engram::Standby::Promotion& p) {
+    engram::MutexLock lock(&mu);
+    promotion = p;
+  };
+  options.on_stale_leader = [](const engram::WriterState& w) {
+    std::printf("leader stale: pid %u holds the lock, heartbeat %lld ms old; not taking over\n",
+                w.pid, static_cast<long long>(absl::ToInt64Milliseconds(w.heartbeat_age)));
+    std::fflush(stdout);
+  };
+  if (absl::Status s = standby.Start(a.journal, options); !s.ok()) {
+    std::fprintf(stderr, "bank: standby of %s: %s\n", a.journal.c_str(), s.ToString().c_str());
+    return 1;
+  }
+  uint64_t printed = UINT64_MAX;
+  for (;;) {
+    const absl::Status promoted = standby.AwaitPromoted(absl::Milliseconds(100));
+    if (promoted.ok()) break;
+    if (promoted.code() != absl::StatusCode::kDeadlineExceeded) {
+      std::fprintf(stderr, "bank: %s\n", promoted.ToString().c_str());
+      return 1;
+    }
+    if (const uint64_t applied = standby.applied_lsn(); applied != printed) {
+      std::printf("applied LSN %llu\n", static_cast<unsigned long long>(applied));
+      std::fflush(stdout);
+      printed = applied;
+    }
+  }
+  standby.Stop();
+  engram::Standby::Promotion p;
+  {
+    engram::MutexLock lock(&mu);
+    p = promotion;
+  }
+  absl::StatusOr<uint64_t> hash = image.ImageHash();
+  if (!hash.ok()) {
+    std::fprintf(stderr, "bank: image hash: %s\n", hash.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("promoted epoch %llu at LSN %llu in %.3f ms hash=%016llx\n",
+              static_cast<unsigned long long>(p.epoch),
+              static_cast<unsigned long long>(p.last_lsn),
+              absl::ToDoubleMilliseconds(p.takeover), static_cast<unsigned long long>(*hash));
+  std::fflush(stdout);
+  return Run(a, system, image);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -518,6 +604,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bank: replayed %llu events (LSN %llu)\n",
                  static_cast<unsigned long long>(events), static_cast<unsigned long long>(lsn));
   };
+  if (args.command == "standby") return StandbyCommand(args, system, image, image_options);
   const auto start = std::chrono::steady_clock::now();
   if (absl::Status s = image.Open(args.journal, image_options); !s.ok()) {
     std::fprintf(stderr, "bank: cannot open %s: %s\n", args.journal.c_str(),

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -22,8 +23,10 @@
 #include "engram/image/snapshot_store.h"
 #include "engram/journal/journal.h"
 #include "engram/journal/reader.h"
+#include "engram/journal/writer_lock.h"
 
 namespace engram {
+class Standby;
 namespace internal {
 class MemoryImageTestPeer;
 }  // namespace internal
@@ -189,12 +192,15 @@ class MemoryImage {
   uint64_t snapshot_errors() const { return snapshot_errors_.load(); }
 
   const RecoveryStats& recovery() const { return recovery_; }
-  // The journal writer; null when the image is open read-only.
-  Journal* journal() { return journal_.get(); }
+  // The journal writer; null when the image is open read-only (or is a
+  // standby that has not taken over yet).
+  Journal* journal() { return writer_.load(std::memory_order_acquire); }
   // The directory of the journal (also when read-only).
   const std::string& journal_dir() const { return dir_; }
   const EventRegistry& registry() const { return registry_; }
-  const SnapshotStore* snapshots() const { return snapshots_.get(); }
+  const SnapshotStore* snapshots() const {
+    return snapshot_store_.load(std::memory_order_acquire);
+  }
   ActorSystem& system() { return system_; }
 
   // For PersistentActorBase: the image and stream of the actor being
@@ -210,7 +216,26 @@ class MemoryImage {
   friend class PersistentActorBase;
   // Test hooks (commit observer, held outputs): tests and ImageTestKit.
   friend class internal::MemoryImageTestPeer;
+  // A standby follows (FollowSome) and takes over (Promote).
+  friend class Standby;
 
+  // Open; with `lock` (the writer lock, already held) for a writable
+  // image; with `follow` for a read-only image that replays only up to
+  // that horizon and then goes on following with FollowSome.
+  absl::Status OpenImpl(const std::string& dir, const Options& options,
+                        std::unique_ptr<WriterLock> lock, std::optional<ReadHorizon> follow);
+  // Standby, on its following thread: applies the records within the
+  // horizon, waiting up to `wait` for the first; at most `max` of them.
+  // Returns how many it applied (sent to their actors).
+  absl::StatusOr<uint64_t> FollowSome(absl::Duration wait, uint64_t max);
+  // Standby, once following stopped: replays what `journal` (just opened
+  // by this process, which now holds the writer lock) holds beyond what was
+  // applied, then becomes a writable image on it.
+  absl::Status Promote(std::unique_ptr<Journal> journal);
+  // The following reader's view of the writer's state page.
+  absl::StatusOr<WriterState> FollowedWriterState();
+  // LSN of the last record replayed (following: applied).
+  uint64_t replayed_lsn() const { return recovery_.last_lsn; }
   using CommitObserver =
       std::function<void(uint64_t stream_id, const std::vector<std::unique_ptr<Envelope>>&)>;
   const CommitObserver& commit_observer() const { return observer_; }
@@ -234,8 +259,10 @@ class MemoryImage {
     }
     return std::string(TypeOf<A>()->name);
   }
-  // Replays the next record (if its LSN <= stop_lsn); false at the end.
-  absl::StatusOr<bool> ReplayNext(uint64_t stop_lsn, ReplayStep* step);
+  // Replays the next record (if its LSN <= stop_lsn); false at the end. A
+  // following image waits up to `wait` for it within the horizon.
+  absl::StatusOr<bool> ReplayNext(uint64_t stop_lsn, ReplayStep* step,
+                                  absl::Duration wait = absl::ZeroDuration());
   // Waits until every actor has applied what it was sent.
   absl::Status AwaitReplayed();
   absl::StatusOr<ActorRef> SpawnStream(const std::string& kind, uint64_t stream_id,
@@ -256,9 +283,20 @@ class MemoryImage {
   absl::flat_hash_map<std::string, std::function<std::unique_ptr<Actor>()>> kinds_;
   absl::flat_hash_map<std::string, const TypeTag*> kind_types_;
   std::string dir_;                   // the journal's directory
-  std::unique_ptr<Journal> journal_;  // null when read-only
+  std::unique_ptr<Journal> journal_;  // null when read-only; owns writer_
+  // The journal commands append to: set by Open, or by Promote on a
+  // standby while actors run; read by every actor (release/acquire).
+  std::atomic<Journal*> writer_{nullptr};
+  // The horizon a standby follows to (unset: not following).
+  std::optional<ReadHorizon> follow_;
+  // Opened as a standby (stays set after Promote; read by CheckCanCreate on
+  // any thread, relaxed: it only picks an error message).
+  std::atomic<bool> standby_{false};
+  std::string snapshot_dir_;
   std::unique_ptr<Reader> reader_;    // during replay; kept when read-only
   std::unique_ptr<SnapshotStore> snapshots_;  // null when read-only
+  // snapshots_.get(), published like writer_ (actors read it).
+  std::atomic<SnapshotStore*> snapshot_store_{nullptr};
   uint64_t snapshot_every_ = 0;
   EventBus* bus_ = nullptr;
   std::string topic_prefix_;

@@ -1,0 +1,173 @@
+// `bank standby` beside a `bank run` that is SIGKILLed at a random instant
+// (before it created its journal, during its first batch, mid-run): the
+// standby takes over every time, its image hash at the takeover equals a
+// fresh replay's as of the same LSN, and no money is lost. A SIGSTOPped
+// leader keeps its lock and is reported stale, not taken over.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "tests/journal/test_util.h"
+#include "tests/temp_dir.h"
+
+namespace engram {
+namespace {
+
+// Reads `fd` to its end or until `line_prefix` begins a line, with a
+// deadline; returns what it read.
+std::string ReadUntil(int fd, const std::string& line_prefix, absl::Duration timeout) {
+  std::string out;
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  while (absl::Now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (!line_prefix.empty() &&
+        (absl::StartsWith(out, line_prefix) || absl::StrContains(out, "\n" + line_prefix))) {
+      break;
+    }
+  }
+  return out;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs a command to its end; its exit code and stdout.
+std::pair<int, std::string> RunCommand(std::vector<std::string> args) {
+  int fd = -1;
+  const pid_t pid = testing::SpawnWithStdoutPipe(std::move(args), &fd);
+  REQUIRE(pid > 0);
+  std::string out = ReadUntil(fd, "", absl::Seconds(120));
+  close(fd);
+  return {WaitExit(pid), out};
+}
+
+// The promoted line's LSN and hash.
+struct Promoted {
+  uint64_t epoch = 0, lsn = 0;
+  std::string hash;
+};
+Promoted ParsePromoted(const std::string& out) {
+  Promoted p;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (!absl::StartsWith(line, "promoted epoch ")) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    // promoted epoch E at LSN L in T ms hash=H
+    REQUIRE(f.size() == 10);
+    REQUIRE(absl::SimpleAtoi(f[2], &p.epoch));
+    REQUIRE(absl::SimpleAtoi(f[5], &p.lsn));
+    p.hash = f[9].substr(5);
+  }
+  return p;
+}
+
+TEST_CASE("a standby takes over from a leader SIGKILLed at any instant with the same image",
+          "[bank][standby]") {
+  const std::string bank = BANK_BINARY;
+  std::mt19937 rng(20261202);
+  constexpr int kRounds = 30;
+  for (int round = 0; round < kRounds; ++round) {
+    testing::TempDir tmp;
+    const std::string dir = tmp.Sub("j");
+    // Kill points spread from "before it made a file" to well into the run.
+    const int delay_ms = std::uniform_int_distribution<int>(0, 400)(rng);
+    INFO("round " << round << ", leader killed after " << delay_ms << " ms");
+    int leader_fd = -1, standby_fd = -1;
+    const pid_t leader = testing::SpawnWithStdoutPipe(
+        {bank, "run", "--journal", dir, "--accounts", "20", "--transfers", "100000000",
+         "--threads", "1", "--segment-size", "256K"},
+        &leader_fd);
+    REQUIRE(leader > 0);
+    const pid_t standby = testing::SpawnWithStdoutPipe(
+        {bank, "standby", "--journal", dir, "--accounts", "20", "--transfers", "100",
+         "--threads", "1", "--segment-size", "256K"},
+        &standby_fd);
+    REQUIRE(standby > 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(leader, SIGKILL);
+    WaitExit(leader);
+    close(leader_fd);
+    const std::string out = ReadUntil(standby_fd, "", absl::Seconds(120));
+    close(standby_fd);
+    INFO("standby printed: " << out.substr(out.size() > 2000 ? out.size() - 2000 : 0));
+    REQUIRE(WaitExit(standby) == 0);
+    const Promoted p = ParsePromoted(out);
+    REQUIRE(p.lsn > 0);
+    REQUIRE(p.epoch >= 1);
+    CHECK(absl::StrContains(out, "acked 100"));
+    // The image it took over with is the journal's, as a fresh replay
+    // rebuilds it as of the same LSN.
+    auto [hash_code, hash_out] =
+        RunCommand({bank, "hash", "--journal", dir, "--at", std::to_string(p.lsn)});
+    REQUIRE(hash_code == 0);
+    CHECK(hash_out == "LSN " + std::to_string(p.lsn) + ": hash=" + p.hash + "\n");
+    auto [check_code, check_out] = RunCommand({bank, "check", "--journal", dir});
+    INFO(check_out);
+    CHECK(check_code == 0);
+  }
+}
+
+TEST_CASE("a standby does not take over from a hung leader and reports its stale heartbeat",
+          "[bank][standby]") {
+  const std::string bank = BANK_BINARY;
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  int leader_fd = -1, standby_fd = -1;
+  const pid_t leader = testing::SpawnWithStdoutPipe(
+      {bank, "run", "--journal", dir, "--accounts", "20", "--transfers", "100000000",
+       "--threads", "1"},
+      &leader_fd);
+  REQUIRE(leader > 0);
+  // Wait until it acknowledged transfers (its journal and lock exist).
+  REQUIRE(absl::StrContains(ReadUntil(leader_fd, "acked", absl::Seconds(60)), "acked"));
+  const pid_t standby = testing::SpawnWithStdoutPipe(
+      {bank, "standby", "--journal", dir, "--accounts", "20", "--transfers", "10", "--threads",
+       "1"},
+      &standby_fd);
+  REQUIRE(standby > 0);
+  REQUIRE(absl::StrContains(ReadUntil(standby_fd, "applied LSN", absl::Seconds(60)),
+                            "applied LSN"));
+  kill(leader, SIGSTOP);
+  // Its heartbeat ages past a second: reported, and no takeover.
+  const std::string stalled = ReadUntil(standby_fd, "leader stale", absl::Seconds(30));
+  CHECK(absl::StrContains(stalled, "leader stale: pid " + std::to_string(leader)));
+  CHECK_FALSE(absl::StrContains(stalled, "promoted"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(absl::StrContains(ReadUntil(standby_fd, "promoted", absl::Milliseconds(200)),
+                                "promoted"));
+  // Once the hung leader dies, the standby takes over.
+  kill(leader, SIGKILL);
+  kill(leader, SIGCONT);
+  WaitExit(leader);
+  close(leader_fd);
+  const std::string rest = ReadUntil(standby_fd, "", absl::Seconds(120));
+  close(standby_fd);
+  CHECK(WaitExit(standby) == 0);
+  CHECK(absl::StrContains(rest, "promoted epoch 2 at LSN"));
+  CHECK(absl::StrContains(rest, "acked 10"));
+}
+
+}  // namespace
+}  // namespace engram
