@@ -4,7 +4,8 @@
 # between accounts (persistent actors) and is killed with SIGKILL mid-run;
 # `bank check` then recovers the journal, finishes or compensates every
 # transfer the crash interrupted, and checks that no money was created or
-# lost and no acknowledged transfer was lost. Then the actor runtime demo.
+# lost and no acknowledged transfer was lost. Then a hot standby takes over
+# from a killed `bank run`, and the actor runtime demo.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
@@ -35,6 +36,24 @@ check_start=$(date +%s.%N)
 "$bank" check --journal "$dir"
 check_end=$(date +%s.%N)
 awk -v s="$check_start" -v e="$check_end" 'BEGIN { printf "recovery and check took %.3f s\n", e - s }'
+echo
+echo "== hot standby: bank standby follows a bank run, which is killed; the standby takes over =="
+sdir="$(mktemp -d)/journal"
+sout="$(mktemp)"
+"$bank" run --journal "$sdir" --accounts 200 --transfers 5000000 --durability process \
+  > /dev/null 2>&1 &
+leader=$!
+sleep 0.5
+"$bank" standby --journal "$sdir" --accounts 200 --transfers 1000 > "$sout" 2> /dev/null &
+standby=$!
+sleep 1.5
+kill -9 "$leader"
+wait "$leader" 2> /dev/null || true
+wait "$standby"
+grep -m1 '^promoted' "$sout" || { echo "the standby did not take over"; exit 1; }
+echo "then the new leader acked $(grep -o '^acked [0-9]*' "$sout" | tail -1 | cut -d' ' -f2) transfers"
+"$bank" check --journal "$sdir"
+rm -rf "$(dirname "$sdir")" "$sout"
 echo
 echo "== actor runtime demo =="
 "$build/examples/actor_demo"

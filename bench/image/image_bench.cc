@@ -8,13 +8,20 @@
 //    until the first new command is answered), without and with snapshots,
 //    beside a plain Reader scan of the same journal;
 //  - snapshot write and load MB/s beside write()+fdatasync() and read() of
-//    the same bytes.
+//    the same bytes;
+//  - standby lag: from a command sent to the leader until a same-host
+//    standby (engram/image/standby.h) has applied its event, p50/p99,
+//    beside the machine's limit for waking a sleeping thread (a futex wake
+//    to the woken thread running), measured in the same run.
 //
-//   image_bench [--events N] [--commands N]
+//   image_bench [--events N] [--commands N] [--standby-only]
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
@@ -26,6 +33,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -38,6 +46,7 @@
 #include "bank/bank_model.h"
 #include "engram/image/memory_image.h"
 #include "engram/image/snapshot_store.h"
+#include "engram/image/standby.h"
 #include "engram/journal/journal.h"
 #include "engram/journal/reader.h"
 
@@ -306,6 +315,120 @@ void SnapshotIo() {
   std::filesystem::remove_all(dir);
 }
 
+// The p-th percentile (0..1) of `ns`, sorted in place, in microseconds.
+double PercentileUs(std::vector<int64_t>& ns, double p) {
+  std::sort(ns.begin(), ns.end());
+  return static_cast<double>(ns[static_cast<size_t>(p * static_cast<double>(ns.size() - 1))]) /
+         1e3;
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// The limit: a thread sleeping in FUTEX_WAIT, woken by another (store,
+// FUTEX_WAKE), until it runs; `samples` wakes spaced so that it sleeps.
+std::vector<int64_t> FutexWakeNs(int samples) {
+  std::atomic<uint32_t> word{0};
+  std::atomic<int64_t> sent_at{0};
+  std::vector<int64_t> lat;
+  lat.reserve(samples);
+  std::thread sleeper([&] {
+    for (uint32_t seen = 0; seen < static_cast<uint32_t>(samples);) {
+      const uint32_t now = word.load(std::memory_order_acquire);
+      if (now == seen) {
+        syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr,
+                nullptr, 0);
+        continue;
+      }
+      lat.push_back(NowNs() - sent_at.load(std::memory_order_acquire));
+      seen = now;
+    }
+  });
+  for (int i = 1; i <= samples; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    sent_at.store(NowNs(), std::memory_order_release);
+    word.store(static_cast<uint32_t>(i), std::memory_order_release);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
+  }
+  sleeper.join();
+  return lat;
+}
+
+// Standby lag at durability `d`: a leader image and a standby image in
+// this process (one worker each), one command at a time with pauses (so
+// the standby sleeps between them), from the event's append until the
+// standby's applied LSN covers it.
+void StandbyLag(engram::Durability d, int samples) {
+  const std::string dir = TempDir("standby");
+  const std::string journal = dir + "/journal";
+  engram::ActorSystem leader_system(engram::ActorSystemOptions{.scheduler = {.threads = 1}});
+  engram::MemoryImage leader(leader_system, Registry());
+  leader.RegisterKind<Counter>("counter");
+  engram::MemoryImage::Options o;
+  o.journal.durability = d;
+  if (absl::Status s = leader.Open(journal, o); !s.ok()) {
+    std::fprintf(stderr, "image_bench: %s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  ActorRef counter = leader.Spawn<Counter>(1).value();
+  (void)leader_system.Ask<Done>(counter, Add{1}, absl::Seconds(60));
+  engram::ActorSystem standby_system(engram::ActorSystemOptions{.scheduler = {.threads = 1}});
+  engram::MemoryImage follower(standby_system, Registry());
+  follower.RegisterKind<Counter>("counter");
+  engram::Standby standby(follower);
+  engram::Standby::Options so;
+  so.image = o;
+  so.take_over = false;
+  if (absl::Status s = standby.Start(journal, so); !s.ok()) {
+    std::fprintf(stderr, "image_bench: standby: %s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  // Lag: from the event's journal timestamp (taken just before its append,
+  // wall clock) to the standby's applied LSN covering it, seen by this
+  // thread spinning. The leader's command round trip is printed beside.
+  std::vector<int64_t> applied_at(samples), reply;
+  std::vector<uint64_t> lsns(samples);
+  reply.reserve(samples);
+  for (int i = 0; i < samples; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    const uint64_t lsn = leader.journal()->last_lsn() + 1;  // one event per Add
+    const int64_t t0 = NowNs();
+    auto done = leader_system.AskAsync<Done>(counter, Add{1}, absl::Seconds(60));
+    while (standby.applied_lsn() < lsn) {
+    }
+    applied_at[i] = absl::GetCurrentTimeNanos();
+    (void)done.Get();
+    reply.push_back(NowNs() - t0);
+    lsns[i] = lsn;
+  }
+  std::vector<int64_t> lag;
+  lag.reserve(samples);
+  {
+    auto reader = engram::Reader::Open(journal, lsns[0]).value();
+    engram::RecordView r;
+    size_t k = 0;
+    while (k < lsns.size() && reader->Next(&r).value()) {
+      if (r.lsn == lsns[k]) lag.push_back(applied_at[k++] - r.timestamp_ns);
+    }
+  }
+  standby.Stop();
+  std::vector<int64_t> wake = FutexWakeNs(samples);
+  const char* level = d == engram::Durability::kProcess ? "process" : "sync";
+  const double p50 = PercentileUs(lag, 0.50), p99 = PercentileUs(lag, 0.99);
+  const double w50 = PercentileUs(wake, 0.50), w99 = PercentileUs(wake, 0.99);
+  std::printf("standby lag (%s, event journaled -> applied on the standby, %d samples): engram "
+              "p50 %.1f us p99 %.1f us (the leader's command round trip p50 %.1f us p99 %.1f us), limit "
+              "(futex wake of a sleeping thread) p50 %.1f us p99 %.1f us, ratio p99 %.2f; goal "
+              "p99 < 50 us\n",
+              level, samples, p50, p99, PercentileUs(reply, 0.50), PercentileUs(reply, 0.99),
+              w50, w99, w99 / p99);
+  std::fflush(stdout);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -319,8 +442,15 @@ int main(int argc, char** argv) {
   app.add_option("--commands", commands, "commands per throughput run (default 1000000)")
       ->type_name("N")
       ->check(engram::cli::Positive());
+  bool standby_only = false;
+  app.add_flag("--standby-only", standby_only, "only the standby lag lines");
   if (const std::optional<int> code = engram::cli::Parse(app, argc, argv, "image_bench")) {
     return *code;
+  }
+  if (standby_only) {
+    StandbyLag(engram::Durability::kProcess, 10000);
+    StandbyLag(engram::Durability::kSync, 2000);
+    return 0;
   }
   for (auto d : {engram::Durability::kProcess, engram::Durability::kSync}) {
     const char* level = d == engram::Durability::kProcess ? "process" : "sync";
@@ -365,5 +495,7 @@ int main(int argc, char** argv) {
               plain.first_command_s / snap.first_command_s);
   std::filesystem::remove_all(dir);
   SnapshotIo();
+  StandbyLag(engram::Durability::kProcess, 10000);
+  StandbyLag(engram::Durability::kSync, 2000);
   return 0;
 }
