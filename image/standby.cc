@@ -156,6 +156,7 @@ void Standby::TakeOver(std::unique_ptr<WriterLock> lock) {
   stop_following_.store(true, std::memory_order_relaxed);
   absl::StatusOr<std::unique_ptr<Journal>> journal =
       Journal::Open(dir_, journal_options, std::move(lock));
+  p.recovery = absl::FromChrono(std::chrono::steady_clock::now() - start);
   if (follow_thread_.joinable()) follow_thread_.join();
   if (!journal.ok()) {
     Fail(absl::Status(journal.status().code(),

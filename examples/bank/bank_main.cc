@@ -555,6 +555,12 @@ int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryIma
               static_cast<unsigned long long>(p.epoch),
               static_cast<unsigned long long>(p.last_lsn),
               absl::ToDoubleMilliseconds(p.takeover), static_cast<unsigned long long>(*hash));
+  std::fprintf(stderr,
+               "bank: takeover %.3f ms: the journal's recovery %.3f ms, then replaying LSN "
+               "%llu..%llu that the standby had not applied yet\n",
+               absl::ToDoubleMilliseconds(p.takeover), absl::ToDoubleMilliseconds(p.recovery),
+               static_cast<unsigned long long>(p.applied_lsn + 1),
+               static_cast<unsigned long long>(p.last_lsn));
   std::fflush(stdout);
   return Run(a, system, image);
 }

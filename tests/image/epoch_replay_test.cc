@@ -17,30 +17,16 @@
 #include "journal/internal/segment_scanner.h"
 #include "tests/journal/record_rewriter.h"
 #include "tests/journal/test_util.h"
+#include "tests/image/tallier.h"
 #include "tests/temp_dir.h"
 
 namespace engram {
 namespace {
 
-struct Bump {
-  int64_t n;
-};
-struct Get {};
-struct Bumped {
-  int64_t n;
-};
-struct Tally {
-  int64_t value = 0;
-};
-
-class Tallier : public PersistentActor<Tally> {
- public:
-  Tallier() {
-    OnCommand([this](const Bump& b) { Emit(Bumped{b.n}); });
-    OnCommand([this](Get) { return state().value; });
-    OnEvent([](Tally& s, const Bumped& e) { s.value += e.n; });
-  }
-};
+using testing::Bump;
+using testing::Bumped;
+using testing::Get;
+using testing::Tallier;
 
 EventRegistry MakeRegistry() {
   EventRegistry reg;

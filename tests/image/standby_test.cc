@@ -16,30 +16,16 @@
 #include "engram/journal/journal.h"
 #include "engram/journal/reader.h"
 #include "engram/journal/writer_lock.h"
+#include "tests/image/tallier.h"
 #include "tests/temp_dir.h"
 
 namespace engram {
 namespace {
 
-struct Bump {
-  int64_t n;
-};
-struct Get {};
-struct Bumped {
-  int64_t n;
-};
-struct Tally {
-  int64_t value = 0;
-};
-
-class Tallier : public PersistentActor<Tally> {
- public:
-  Tallier() {
-    OnCommand([this](const Bump& b) { Emit(Bumped{b.n}); });
-    OnCommand([this](Get) { return state().value; });
-    OnEvent([](Tally& s, const Bumped& e) { s.value += e.n; });
-  }
-};
+using testing::Bump;
+using testing::Bumped;
+using testing::Get;
+using testing::Tallier;
 
 EventRegistry MakeRegistry() {
   EventRegistry reg;
@@ -67,7 +53,7 @@ struct Node {
   absl::Status Bump(uint64_t stream, int64_t n) {
     absl::StatusOr<ActorRef> ref = image.Find(stream);
     if (!ref.ok()) return ref.status();
-    return system.Ask<Done>(*ref, engram::Bump{n}, absl::Seconds(60)).status();
+    return system.Ask<Done>(*ref, testing::Bump{n}, absl::Seconds(60)).status();
   }
   ActorSystem system;
   MemoryImage image;

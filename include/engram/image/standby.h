@@ -52,6 +52,7 @@ class Standby {
     uint64_t applied_lsn = 0;  // applied while following, when the lock came free
     uint64_t last_lsn = 0;     // the journal's end after the takeover (its epoch record)
     absl::Duration takeover;   // from holding the lock to accepting commands
+    absl::Duration recovery;   // of that, the journal's recovery (Journal::Open)
   };
   struct Options {
     // The image's options once it is the writer (journal, snapshots, bus);
