@@ -23,9 +23,11 @@
 // old leader) follows.
 //
 // Thread-safety: Start and Stop from one thread; every other method from
-// any thread. The Standby runs two threads of its own (following, and
-// waiting for the lock) and must outlive neither: destruction stops them,
-// and leaves the image open (as the writer, if it took over).
+// any thread. Ownership: the image must outlive the Standby. The Standby
+// runs two threads of its own (following, and waiting for the lock);
+// destruction stops them and leaves the image open (as the writer, if it
+// took over). A replay error inside an actor while following stops that
+// actor (as in recovery) but is not reported until a command reaches it.
 #ifndef ENGRAM_IMAGE_STANDBY_H_
 #define ENGRAM_IMAGE_STANDBY_H_
 
