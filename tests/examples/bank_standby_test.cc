@@ -2,7 +2,8 @@
 // (before it created its journal, during its first batch, mid-run): the
 // standby takes over every time, its image hash at the takeover equals a
 // fresh replay's as of the same LSN, and no money is lost. A SIGSTOPped
-// leader keeps its lock and is reported stale, not taken over.
+// leader keeps its lock and is reported stale, not taken over. A restarted
+// old leader run as a standby follows the one that took over.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -167,6 +168,60 @@ TEST_CASE("a standby does not take over from a hung leader and reports its stale
   CHECK(WaitExit(standby) == 0);
   CHECK(absl::StrContains(rest, "promoted epoch 2 at LSN"));
   CHECK(absl::StrContains(rest, "acked 10"));
+}
+
+}  // namespace
+}  // namespace engram
+
+namespace engram {
+namespace {
+
+TEST_CASE("a restarted old leader comes up as a standby of the one that took over",
+          "[bank][standby]") {
+  const std::string bank = BANK_BINARY;
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("j");
+  // A: no writer yet, so it writes at once (epoch 1) and keeps running.
+  int a_fd = -1, b_fd = -1, c_fd = -1;
+  const pid_t a = testing::SpawnWithStdoutPipe(
+      {bank, "standby", "--journal", dir, "--accounts", "20", "--transfers", "100000000",
+       "--threads", "1"},
+      &a_fd);
+  REQUIRE(a > 0);
+  REQUIRE(absl::StrContains(ReadUntil(a_fd, "promoted epoch 1", absl::Seconds(60)),
+                            "promoted epoch 1"));
+  // B follows A; A dies; B writes epoch 2.
+  const pid_t b = testing::SpawnWithStdoutPipe(
+      {bank, "standby", "--journal", dir, "--accounts", "20", "--transfers", "100000000",
+       "--threads", "1"},
+      &b_fd);
+  REQUIRE(b > 0);
+  REQUIRE(absl::StrContains(ReadUntil(b_fd, "applied LSN", absl::Seconds(60)), "applied LSN"));
+  kill(a, SIGKILL);
+  WaitExit(a);
+  close(a_fd);
+  REQUIRE(absl::StrContains(ReadUntil(b_fd, "promoted epoch 2", absl::Seconds(60)),
+                            "promoted epoch 2"));
+  // A, restarted, finds B's lock and follows it: no takeover while B lives.
+  const pid_t c = testing::SpawnWithStdoutPipe(
+      {bank, "standby", "--journal", dir, "--accounts", "20", "--transfers", "10", "--threads",
+       "1"},
+      &c_fd);
+  REQUIRE(c > 0);
+  const std::string following = ReadUntil(c_fd, "applied LSN", absl::Seconds(60));
+  CHECK(absl::StrContains(following, "applied LSN"));
+  CHECK_FALSE(absl::StrContains(following, "promoted"));
+  // B dies in turn; the old leader takes over with epoch 3.
+  kill(b, SIGKILL);
+  WaitExit(b);
+  close(b_fd);
+  const std::string rest = ReadUntil(c_fd, "", absl::Seconds(120));
+  close(c_fd);
+  CHECK(WaitExit(c) == 0);
+  CHECK(absl::StrContains(rest, "promoted epoch 3 at LSN"));
+  auto [check_code, check_out] = RunCommand({bank, "check", "--journal", dir});
+  INFO(check_out);
+  CHECK(check_code == 0);
 }
 
 }  // namespace
