@@ -2,9 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/stat.h>
 
-#include <cstring>
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -55,35 +53,24 @@ absl::Status Standby::Start(const std::string& dir, const Options& options) {
   for (;;) {
     absl::StatusOr<std::unique_ptr<WriterLock>> lock =
         WriterLock::TryAcquire(dir, options.image.journal.file_mode);
-    if (lock.status().code() == absl::StatusCode::kNotFound &&
-        options.image.journal.create_if_missing) {
-      // No directory yet: make it, then race any other writer for its lock.
-      const mode_t mode = options.image.journal.file_mode;
-      if (mkdir(dir.c_str(), mode | ((mode & 0444) >> 2)) != 0 && errno != EEXIST) {
-        return absl::Status(absl::ErrnoToStatusCode(errno),
-                            absl::StrCat("create journal directory ", dir, ": ",
-                                         strerror(errno)));
-      }
-      continue;
-    }
-    if (lock.ok()) {
-      // Nobody writes the journal: this process is the writer from the
-      // start.
+    const bool no_journal = lock.status().code() == absl::StatusCode::kNotFound &&
+                            options.image.journal.create_if_missing;
+    if (lock.ok() || no_journal) {
+      // Nobody writes the journal (or it does not exist yet): this process
+      // is the writer from the start.
       if (!options.take_over) {
         return absl::FailedPreconditionError(absl::StrCat(
             "journal ", dir, " has no writer to follow (and take_over is off)"));
       }
-      absl::Status s = image_.OpenImpl(dir, options.image, std::move(*lock), std::nullopt);
+      // Without the lock, Journal::Open creates the directory and races any
+      // other new writer for it; losing the race means following it.
+      absl::Status s = image_.OpenImpl(dir, options.image,
+                                       lock.ok() ? std::move(*lock) : nullptr, std::nullopt);
+      if (no_journal && s.code() == absl::StatusCode::kFailedPrecondition) continue;
       if (!s.ok()) return s;
-      applied_lsn_.store(image_.replayed_lsn(), std::memory_order_release);
-      promoted_.store(true, std::memory_order_release);
-      if (options_.on_promoted) {
-        Promotion p;
-        p.epoch = image_.journal()->epoch();
-        p.last_lsn = image_.journal()->last_lsn();
-        p.takeover = absl::FromChrono(std::chrono::steady_clock::now() - start);
-        options_.on_promoted(p);
-      }
+      Promotion p;
+      p.takeover = absl::FromChrono(std::chrono::steady_clock::now() - start);
+      Promoted(p);
       return absl::OkStatus();
     }
     if (lock.status().code() != absl::StatusCode::kFailedPrecondition) return lock.status();
@@ -169,15 +156,20 @@ void Standby::TakeOver(std::unique_ptr<WriterLock> lock) {
                                              s.message())));
     return;
   }
+  p.takeover = absl::FromChrono(std::chrono::steady_clock::now() - start);
+  Promoted(p);
+}
+
+void Standby::Promoted(Promotion p) {
   p.epoch = image_.journal()->epoch();
   p.last_lsn = image_.journal()->last_lsn();
-  p.takeover = absl::FromChrono(std::chrono::steady_clock::now() - start);
   applied_lsn_.store(image_.replayed_lsn(), std::memory_order_release);
   // The application's resumption first: AwaitPromoted returns after it.
   if (options_.on_promoted) options_.on_promoted(p);
-  promoted_.store(true, std::memory_order_release);
   MutexLock l(&mu_);
+  promotion_ = p;
   leader_stale_ = false;
+  promoted_.store(true, std::memory_order_release);
   cv_.SignalAll();
 }
 
@@ -220,6 +212,7 @@ Standby::State Standby::state() const {
   s.leader = leader_;
   s.leader_stale = leader_stale_;
   s.error = error_;
+  s.promotion = promotion_;
   return s;
 }
 

@@ -163,19 +163,23 @@ void Define(CommandLine* cl, Args* a) {
       "run",
       "Recover, create N accounts of 1000 if new, finish interrupted transfers, perform M "
       "random transfers; print `acked K` at least every 1,000 transfers and at the end.");
-  common(run);
-  run->add_option("--accounts", a->accounts, "accounts to create when the journal is new, >= 2")
-      ->type_name("N")
-      ->required()
-      ->check(engram::cli::AtLeast(2));
-  run->add_option("--transfers", a->transfers, "transfers to perform, >= 0 (default 0)")
-      ->type_name("M")
-      ->check(engram::cli::AtLeast(0));
-  durability(run);
-  run->add_option("--seed", a->seed, "random seed, >= 0 (default 1)")
-      ->type_name("S")
-      ->check(engram::cli::AtLeast(0));
-  segment_size(run);
+  // run's options; standby takes the same ones for what it does once promoted.
+  auto run_options = [&](CLI::App* c, const char* transfers_help) {
+    common(c);
+    c->add_option("--accounts", a->accounts, "accounts to create when the journal is new, >= 2")
+        ->type_name("N")
+        ->required()
+        ->check(engram::cli::AtLeast(2));
+    c->add_option("--transfers", a->transfers, transfers_help)
+        ->type_name("M")
+        ->check(engram::cli::AtLeast(0));
+    durability(c);
+    c->add_option("--seed", a->seed, "random seed, >= 0 (default 1)")
+        ->type_name("S")
+        ->check(engram::cli::AtLeast(0));
+    segment_size(c);
+  };
+  run_options(run, "transfers to perform, >= 0 (default 0)");
   CLI::App* check = app.add_subcommand(
       "check",
       "Recover, complete or compensate every unfinished transfer, print `accounts=N total=T "
@@ -208,20 +212,7 @@ void Define(CommandLine* cl, Args* a) {
       "standby",
       "Follow a `bank run` writing the journal on this host, print `applied LSN L`; when it "
       "dies take over (`promoted epoch E at LSN L in T ms hash=H`) and then act as `run`.");
-  common(standby);
-  standby
-      ->add_option("--accounts", a->accounts, "accounts to create when the journal is new, >= 2")
-      ->type_name("N")
-      ->required()
-      ->check(engram::cli::AtLeast(2));
-  standby->add_option("--transfers", a->transfers, "transfers to perform once promoted, >= 0")
-      ->type_name("M")
-      ->check(engram::cli::AtLeast(0));
-  durability(standby);
-  standby->add_option("--seed", a->seed, "random seed, >= 0 (default 1)")
-      ->type_name("S")
-      ->check(engram::cli::AtLeast(0));
-  segment_size(standby);
+  run_options(standby, "transfers to perform once promoted, >= 0 (default 0)");
   for (CLI::App* c : {run, check, replay, hash, standby}) {
     c->callback([a, c] { a->command = c->get_name(); });
   }
@@ -511,12 +502,6 @@ int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryIma
   engram::Standby::Options options;
   options.image = image_options;
   options.image.journal.create_if_missing = true;
-  engram::Standby::Promotion promotion;
-  engram::Mutex mu;
-  options.on_promoted = [&](const engram::Standby::Promotion& p) {
-    engram::MutexLock lock(&mu);
-    promotion = p;
-  };
   options.on_stale_leader = [](const engram::WriterState& w) {
     std::printf("leader stale: pid %u holds the lock, heartbeat %lld ms old; not taking over\n",
                 w.pid, static_cast<long long>(absl::ToInt64Milliseconds(w.heartbeat_age)));
@@ -541,11 +526,7 @@ int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryIma
     }
   }
   standby.Stop();
-  engram::Standby::Promotion p;
-  {
-    engram::MutexLock lock(&mu);
-    p = promotion;
-  }
+  const engram::Standby::Promotion p = standby.state().promotion;
   absl::StatusOr<uint64_t> hash = image.ImageHash();
   if (!hash.ok()) {
     std::fprintf(stderr, "bank: image hash: %s\n", hash.status().ToString().c_str());

@@ -80,6 +80,7 @@ class Standby {
     WriterState leader;        // the leader's state page, as last read
     bool leader_stale = false;  // its heartbeat is older than stale_after
     absl::Status error;        // what stopped it, if anything did
+    Promotion promotion;       // once promoted: what the takeover did
   };
 
   explicit Standby(MemoryImage& image);
@@ -112,6 +113,9 @@ class Standby {
   void LockLoop();
   // Takes over with the lock held (error_ set on failure).
   void TakeOver(std::unique_ptr<WriterLock> lock);
+  // The image is the writer now: completes `p` from its journal, runs
+  // on_promoted, then sets promoted_ and wakes AwaitPromoted.
+  void Promoted(Promotion p) ABSL_LOCKS_EXCLUDED(mu_);
   void Fail(absl::Status s) ABSL_LOCKS_EXCLUDED(mu_);
   // Reads the leader's page (following thread) and reports a stall.
   void CheckLeader();
@@ -136,6 +140,7 @@ class Standby {
   WriterState leader_ ABSL_GUARDED_BY(mu_);
   bool leader_stale_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  Promotion promotion_ ABSL_GUARDED_BY(mu_);
   absl::Time last_leader_check_ = absl::InfinitePast();  // following thread only
 
   std::thread follow_thread_;
