@@ -346,9 +346,9 @@ void MemoryImage::FlushReplayBatches() {
 absl::Status MemoryImage::AwaitReplayed(bool touched_only) {
   std::vector<ActorRef> refs;
   if (touched_only) {
-    for (auto& [id, batch] : replay_batches_) {
-      if (!batch.events.empty()) refs.push_back(batch.target);
-    }
+    // Every stream sent events since the last flush has an entry, also one
+    // whose full batches already went out.
+    for (auto& [id, batch] : replay_batches_) refs.push_back(batch.target);
   }
   FlushReplayBatches();
   if (!touched_only) {

@@ -264,7 +264,7 @@ class MemoryImage {
   absl::StatusOr<bool> ReplayNext(uint64_t stop_lsn, ReplayStep* step,
                                   absl::Duration wait = absl::ZeroDuration());
   // Waits until every actor has applied what it was sent (touched_only:
-  // every actor with events not yet sent, once they are).
+  // every actor sent events since the last FlushReplayBatches).
   absl::Status AwaitReplayed(bool touched_only = false);
   absl::StatusOr<ActorRef> SpawnStream(const std::string& kind, uint64_t stream_id,
                                        uint64_t creation_lsn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
