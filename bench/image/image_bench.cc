@@ -9,8 +9,8 @@
 //    beside a plain Reader scan of the same journal;
 //  - snapshot write and load MB/s beside write()+fdatasync() and read() of
 //    the same bytes;
-//  - standby lag: from a command sent to the leader until a same-host
-//    standby (engram/image/standby.h) has applied its event, p50/p99,
+//  - standby lag: from an event's append at the leader until a same-host
+//    standby (engram/image/standby.h) has applied it, p50/p99,
 //    beside the machine's limit for waking a sleeping thread (a futex wake
 //    to the woken thread running), measured in the same run.
 //
