@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "tests/journal/test_util.h"
 #include "tests/temp_dir.h"
+#include "tests/tools/command_result.h"
 
 namespace engram {
 namespace {
@@ -55,16 +56,6 @@ int WaitExit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Runs a command to its end; its exit code and stdout.
-std::pair<int, std::string> RunCommand(std::vector<std::string> args) {
-  int fd = -1;
-  const pid_t pid = testing::SpawnWithStdoutPipe(std::move(args), &fd);
-  REQUIRE(pid > 0);
-  std::string out = ReadUntil(fd, "", absl::Seconds(120));
-  close(fd);
-  return {WaitExit(pid), out};
-}
-
 // The promoted line's LSN and hash.
 struct Promoted {
   uint64_t epoch = 0, lsn = 0;
@@ -92,15 +83,33 @@ TEST_CASE("a standby takes over from a leader SIGKILLed at any instant with the 
   for (int round = 0; round < kRounds; ++round) {
     testing::TempDir tmp;
     const std::string dir = tmp.Sub("j");
-    // Kill points spread from "before it made a file" to well into the run.
+    // Three kinds of round, each killing the leader after a random delay:
+    // 0, the standby starts beside the leader (either may get the lock
+    // first; the leader may die before it made a file); 1, the standby
+    // starts once the leader holds the lock (it may die while it opens the
+    // journal); 2, the standby starts once the leader acknowledged
+    // transfers, so the standby must take over from it, in epoch 2.
+    const int kind = round % 3;
     const int delay_ms = std::uniform_int_distribution<int>(0, 400)(rng);
-    INFO("round " << round << ", leader killed after " << delay_ms << " ms");
+    INFO("round " << round << " (kind " << kind << "), leader killed after " << delay_ms
+                  << " ms");
     int leader_fd = -1, standby_fd = -1;
     const pid_t leader = testing::SpawnWithStdoutPipe(
         {bank, "run", "--journal", dir, "--accounts", "20", "--transfers", "100000000",
          "--threads", "1", "--segment-size", "256K"},
         &leader_fd);
     REQUIRE(leader > 0);
+    if (kind == 1) {
+      // LOCK holds the leader's PID once it has the lock.
+      const std::string want = std::to_string(leader) + "\n";
+      const absl::Time give_up = absl::Now() + absl::Seconds(60);
+      while (testing::ReadFile(dir + "/LOCK") != want) {
+        REQUIRE(absl::Now() < give_up);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    } else if (kind == 2) {
+      REQUIRE(absl::StrContains(ReadUntil(leader_fd, "acked", absl::Seconds(60)), "acked"));
+    }
     const pid_t standby = testing::SpawnWithStdoutPipe(
         {bank, "standby", "--journal", dir, "--accounts", "20", "--transfers", "100",
          "--threads", "1", "--segment-size", "256K"},
@@ -117,16 +126,18 @@ TEST_CASE("a standby takes over from a leader SIGKILLed at any instant with the 
     const Promoted p = ParsePromoted(out);
     REQUIRE(p.lsn > 0);
     REQUIRE(p.epoch >= 1);
+    if (kind == 2) CHECK(p.epoch == 2);
     CHECK(absl::StrContains(out, "acked 100"));
     // The image it took over with is the journal's, as a fresh replay
     // rebuilds it as of the same LSN.
-    auto [hash_code, hash_out] =
-        RunCommand({bank, "hash", "--journal", dir, "--at", std::to_string(p.lsn)});
-    REQUIRE(hash_code == 0);
-    CHECK(hash_out == "LSN " + std::to_string(p.lsn) + ": hash=" + p.hash + "\n");
-    auto [check_code, check_out] = RunCommand({bank, "check", "--journal", dir});
-    INFO(check_out);
-    CHECK(check_code == 0);
+    const testing::CommandResult hashed = testing::RunCommand(
+        tmp, bank + " hash --journal " + dir + " --at " + std::to_string(p.lsn));
+    REQUIRE(hashed.code == 0);
+    CHECK(hashed.out == "LSN " + std::to_string(p.lsn) + ": hash=" + p.hash + "\n");
+    const testing::CommandResult checked =
+        testing::RunCommand(tmp, bank + " check --journal " + dir);
+    INFO(checked.out << checked.err);
+    CHECK(checked.code == 0);
   }
 }
 
@@ -219,9 +230,9 @@ TEST_CASE("a restarted old leader comes up as a standby of the one that took ove
   close(c_fd);
   CHECK(WaitExit(c) == 0);
   CHECK(absl::StrContains(rest, "promoted epoch 3 at LSN"));
-  auto [check_code, check_out] = RunCommand({bank, "check", "--journal", dir});
-  INFO(check_out);
-  CHECK(check_code == 0);
+  const testing::CommandResult checked = testing::RunCommand(tmp, bank + " check --journal " + dir);
+  INFO(checked.out << checked.err);
+  CHECK(checked.code == 0);
 }
 
 }  // namespace
