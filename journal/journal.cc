@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -49,6 +50,16 @@ absl::Status CheckOptions(const JournalOptions& options) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "segment_size %u is outside [%u, %u]", options.segment_size,
         internal::kMinSegmentSize, internal::kMaxSegmentSize));
+  }
+  if ((options.durability == Durability::kReplicated) != (options.replicator != nullptr)) {
+    return absl::InvalidArgumentError(
+        options.replicator == nullptr
+            ? "durability kReplicated needs JournalOptions::replicator"
+            : "JournalOptions::replicator is set but durability is not kReplicated");
+  }
+  if (options.durability == Durability::kReplicated && !options.record_epochs) {
+    return absl::InvalidArgumentError(
+        "durability kReplicated needs record_epochs: the replicas are fenced by epoch");
   }
   if (options.record_epochs && options.node_name.size() > kMaxEpochNodeBytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -104,6 +115,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::OpenLocked(const std::string& 
   if (!recovered.ok()) return recovered.status();
   j->recovery_ = std::move(recovered->report);
   const uint64_t next_lsn = recovered->next_lsn;
+  j->journal_id_ = recovered->journal_id;
   j->committed_lsn_.store(next_lsn - 1, std::memory_order_relaxed);
   // Followers on this host learn from the state page how far the journal
   // is committed and durable, and are woken by it. Recovery made every
@@ -151,7 +163,23 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::OpenLocked(const std::string& 
   }
   j->preallocator_->Start([r = j->retention_.get()] { r->RetireMappings(); });
   j->flusher_->PublishTo(j->state_.get());
-  if (options.durability == Durability::kSync) j->flusher_->Start();
+  if (options.durability != Durability::kProcess) j->flusher_->Start();
+  // The replicator checks the replicas against what recovery kept, before
+  // this tenure's epoch record is written, and ships from where they end.
+  if (options.durability == Durability::kReplicated) {
+    ReplicationContext context;
+    context.dir = dir;
+    context.journal_id = recovered->journal_id;
+    context.epoch = epoch;
+    context.last_lsn = next_lsn - 1;
+    internal::GroupCommitFlusher* flusher = j->flusher_.get();
+    context.acknowledged = [flusher](uint64_t lsn) { flusher->AcknowledgeReplicated(lsn); };
+    context.failed = [flusher](absl::Status why) { flusher->FailReplication(why); };
+    if (absl::Status s = options.replicator->Start(std::move(context)); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("journal ", dir, ": replication: ", s.message()));
+    }
+    j->replicating_ = true;
+  }
   // The writer's tenure starts with its epoch record, durable before Open
   // returns and so before any caller's first append.
   if (options.record_epochs) {
@@ -210,6 +238,57 @@ absl::Status Journal::StartEpoch(uint64_t epoch, uint64_t journal_id) {
   state_->SetEpoch(e.epoch);
   epoch_ = std::move(e);
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Journal::AppendCopy(absl::Span<const RecordView> records) {
+  uint64_t last = 0;
+  std::vector<RecordInput> batch;
+  size_t i = 0;
+  while (i < records.size()) {
+    const RecordView& head = records[i];
+    const uint64_t expected = CommittedLsn(committed_lsn_) + 1;
+    if (head.lsn != expected) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "journal %s: copied record LSN %u does not follow LSN %u", dir_, head.lsn,
+          expected - 1));
+    }
+    if (head.batch_count == 0 || head.batch_count > records.size() - i) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "journal %s: copied record LSN %u opens a batch of %u records, %u given", dir_,
+          head.lsn, head.batch_count, records.size() - i));
+    }
+    batch.clear();
+    for (size_t k = 0; k < head.batch_count; ++k) {
+      const RecordView& r = records[i + k];
+      if (r.lsn != head.lsn + k || (k > 0 && r.batch_count != 0) || r.timestamp_ns == 0) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "journal %s: copied record LSN %u is not member %u of the batch at LSN %u", dir_,
+            r.lsn, k, head.lsn));
+      }
+      RecordInput in;
+      in.stream_id = r.stream_id;
+      in.stream_version = r.stream_version;
+      in.type_id = r.type_id;
+      in.schema_version = r.schema_version;
+      in.flags = r.flags;
+      in.timestamp_ns = r.timestamp_ns;
+      in.payload = r.payload;
+      batch.push_back(in);
+    }
+    // The same fields give the same header and checksum: the copy is the
+    // original byte for byte.
+    absl::StatusOr<uint64_t> lsn =
+        AppendRecords(batch.data(), batch.size(), /*journal_record=*/true);
+    if (!lsn.ok()) return lsn.status();
+    if (*lsn != head.lsn) {
+      return absl::InternalError(absl::StrFormat(
+          "journal %s: copied batch at LSN %u landed at LSN %u (another appender?)", dir_,
+          head.lsn, *lsn));
+    }
+    last = *lsn + batch.size() - 1;
+    i += batch.size();
+  }
+  return last;
 }
 
 absl::StatusOr<uint64_t> Journal::Append(const RecordInput& record) noexcept {
@@ -413,8 +492,16 @@ absl::Status Journal::Close() {
   committed_lsn_.notify_all();
   if (preallocator_ != nullptr) preallocator_->Stop();
   absl::Status status;
-  if (options_.durability == Durability::kSync && flusher_ != nullptr) {
-    status = flusher_->Close(CommittedLsn(committed_lsn_));
+  if (options_.durability != Durability::kProcess && flusher_ != nullptr) {
+    const uint64_t last = CommittedLsn(committed_lsn_);
+    if (replicating_) {
+      // Synced first: the replicator ships only what is durable here.
+      status = flusher_->SyncUpTo(last);
+      absl::Status stopped = options_.replicator->Stop(last);
+      if (status.ok()) status = stopped;
+    }
+    absl::Status closed = flusher_->Close(last);
+    if (status.ok()) status = closed;
   }
   if (preallocator_ != nullptr) preallocator_->DiscardPrepared();
   if (segments_ != nullptr) segments_->ReleaseAll();

@@ -21,6 +21,7 @@ GroupCommitFlusher::GroupCommitFlusher(std::string dir, const JournalOptions& op
       options_(options),
       committed_(committed),
       segments_(segments),
+      synced_lsn_(durable),
       durable_word_(durable & kLsnMask) {}
 
 GroupCommitFlusher::~GroupCommitFlusher() {
@@ -45,27 +46,55 @@ absl::Status GroupCommitFlusher::SyncUpTo(uint64_t target) {
   // could not write (and cleared the error): a later sync that succeeds
   // proves nothing about them. The failure is final for this journal.
   if (!sync_error_.ok()) return sync_error_;
-  const uint64_t durable = durable_lsn();
-  if (target <= durable) return absl::OkStatus();
-  if (absl::Status st = segments_->SyncThrough(target, durable); !st.ok()) {
+  const uint64_t synced = synced_lsn();
+  if (target <= synced) return absl::OkStatus();
+  if (absl::Status st = segments_->SyncThrough(target, synced); !st.ok()) {
     return FailSync(st);
   }
-  // REPLICATION HOOK (a later issue): a replicator ships the range
-  // (durable, target] from here, and at a replicated durability level the
-  // durable word advances to min(target, the replicas' acknowledged LSN)
-  // instead, from the replicator's acknowledgement path (still under
-  // sync_mu_, still fetch_add + notify_all). Waiters and OnDurable
-  // callbacks need no change: they only watch this word.
-  // Only sync rounds change the LSN bits, and they hold sync_mu_: adding
-  // the difference keeps the flag bits another thread may have set.
-  durable_word_.fetch_add(target - durable, std::memory_order_release);
-  durable_word_.notify_all();
-  // Still under sync_mu_, so same-host followers see durable LSNs in order.
-  if (state_ != nullptr && options_.durability == Durability::kSync) {
-    state_->PublishDurable(target);
+  synced_lsn_.store(target, std::memory_order_release);
+  {
+    MutexLock w(&word_mu_);
+    // Still under sync_mu_, so same-host followers (and the replicator,
+    // which reads at the durable horizon) see synced LSNs in order. At
+    // kProcess the appender publishes durable == committed itself.
+    if (state_ != nullptr && options_.durability != Durability::kProcess) {
+      state_->PublishDurable(target);
+    }
+    // At kReplicated the durable word waits for the replicas as well.
+    AdvanceDurable(options_.durability == Durability::kReplicated
+                       ? std::min(target, replicated_)
+                       : target);
   }
   sync_count_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
+}
+
+void GroupCommitFlusher::AdvanceDurable(uint64_t to) {
+  const uint64_t durable = durable_lsn();
+  if (to <= durable) return;
+  // Only AdvanceDurable changes the LSN bits, under word_mu_: adding the
+  // difference keeps the flag bits another thread may have set.
+  durable_word_.fetch_add(to - durable, std::memory_order_release);
+  durable_word_.notify_all();
+}
+
+void GroupCommitFlusher::AcknowledgeReplicated(uint64_t lsn) {
+  {
+    MutexLock w(&word_mu_);
+    if (lsn <= replicated_) return;
+    replicated_ = lsn;
+    if (state_ != nullptr) state_->PublishReplicated(lsn);
+    AdvanceDurable(std::min(lsn, synced_lsn()));
+  }
+  RunDueCallbacks();
+}
+
+void GroupCommitFlusher::FailReplication(const absl::Status& why) {
+  {
+    MutexLock l(&flush_mu_);
+    SetFlushError(why, /*overwrite=*/false);
+  }
+  RunDueCallbacks();
 }
 
 absl::Status GroupCommitFlusher::FailSync(const absl::Status& cause) {
@@ -131,7 +160,10 @@ void GroupCommitFlusher::RunDueCallbacks() {
 }
 
 bool GroupCommitFlusher::FlusherHasWork() const {
-  const uint64_t d = durable_lsn();
+  // Work is what is not yet synced: at kReplicated the durable LSN may lag
+  // the synced one while the replicas catch up, which is not the
+  // flusher's to wait for.
+  const uint64_t d = synced_lsn();
   return flush_stop_ || (flush_error_.ok() && flush_wanted_ > d &&
                          CommittedLsn(*committed_) > d);
 }
@@ -148,7 +180,7 @@ void GroupCommitFlusher::Loop() {
       if (!flush_error_.ok()) continue;
     }
     const uint64_t target = CommittedLsn(*committed_);
-    if (target > durable_lsn()) {
+    if (target > synced_lsn()) {
       absl::Status s = SyncUpTo(target);
       if (!s.ok()) {
         MutexLock l(&flush_mu_);
@@ -161,7 +193,7 @@ void GroupCommitFlusher::Loop() {
 
 absl::Status GroupCommitFlusher::Sync(uint64_t target) {
   absl::Status s = SyncUpTo(target);
-  if (options_.durability == Durability::kSync) {
+  if (options_.durability != Durability::kProcess) {
     if (!s.ok()) {
       // Waiters and callbacks fail as if the flusher had hit it.
       MutexLock l(&flush_mu_);

@@ -15,8 +15,12 @@
 // Thread-safety: every method is thread-safe. sync_mu_ serialises sync
 // rounds (and guards the sticky sync_error_); flush_mu_ guards the
 // flusher's work queue, the callbacks and the error waiters see.
-// Lock order: sync_mu_ -> SegmentSet locks; flush_mu_ is never held while
-// syncing or while running callbacks.
+// At kReplicated the flusher syncs as at kSync, but the durable word
+// advances only to min(synced, acknowledged by the replicas): the
+// replicator reports acknowledgements through AcknowledgeReplicated.
+//
+// Lock order: sync_mu_ -> word_mu_, sync_mu_ -> SegmentSet locks;
+// flush_mu_ is never held while syncing or while running callbacks.
 // Ownership: owns the thread (joined by Close) and the pending callbacks;
 // borrows the journal's committed LSN and its SegmentSet, which must
 // outlive it.
@@ -59,7 +63,12 @@ class GroupCommitFlusher {
   // Starts the flusher thread (kSync only).
   void Start();
 
-  // Every LSN <= durable_lsn() is fdatasync'ed.
+  // Every LSN <= synced_lsn() is fdatasync'ed.
+  uint64_t synced_lsn() const noexcept {
+    return synced_lsn_.load(std::memory_order_acquire);
+  }
+  // Every LSN <= durable_lsn() is durable at the journal's level: synced,
+  // and at kReplicated also acknowledged by the replicas.
   uint64_t durable_lsn() const noexcept {
     return durable_word_.load(std::memory_order_acquire) & kLsnMask;
   }
@@ -78,6 +87,14 @@ class GroupCommitFlusher {
       ABSL_LOCKS_EXCLUDED(flush_mu_);
   void OnDurable(uint64_t lsn, absl::AnyInvocable<void(absl::Status)> done)
       ABSL_LOCKS_EXCLUDED(flush_mu_);
+  // kReplicated: the replicas hold every LSN <= lsn (the replicator's
+  // acknowledgement path). Advances the durable word to min(lsn, synced),
+  // publishes the replicated LSN for same-host followers and runs the
+  // callbacks that became due.
+  void AcknowledgeReplicated(uint64_t lsn) ABSL_LOCKS_EXCLUDED(word_mu_, flush_mu_);
+  // kReplicated: nothing more will be acknowledged; waiters and callbacks
+  // get `why` (as after a failed sync).
+  void FailReplication(const absl::Status& why) ABSL_LOCKS_EXCLUDED(flush_mu_);
   // kSync: a final round up to `target`, then stops and joins the thread,
   // completes due callbacks, cancels the rest and waits for a callback
   // runner on another thread. Returns the final round's status.
@@ -91,6 +108,9 @@ class GroupCommitFlusher {
   static constexpr uint64_t kLsnMask = kClosedBit - 1;
 
   void Loop() ABSL_LOCKS_EXCLUDED(flush_mu_);
+  // Raises the LSN bits of the durable word to `to` (if higher) and wakes
+  // the threads parked on it.
+  void AdvanceDurable(uint64_t to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(word_mu_);
   // Records a failed round as final (sync_error_) and returns it.
   absl::Status FailSync(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   // Sets flush_error_ (if `overwrite` or none yet) and kFailedBit, waking
@@ -112,9 +132,12 @@ class GroupCommitFlusher {
   SegmentSet* const segments_;
   JournalStateFile* state_ = nullptr;  // set before Start, then constant
 
-  // The durable word (see kFailedBit). The LSN part is advanced only by a
-  // sync round, under sync_mu_, by fetch_add (release) after fdatasync
-  // returned; the flags are set by fetch_or (release) under flush_mu_ right
+  // The last LSN fdatasync covered: stored (release) only by a sync round,
+  // under sync_mu_, after fdatasync returned; loaded (acquire) anywhere.
+  std::atomic<uint64_t> synced_lsn_;
+  // The durable word (see kFailedBit). The LSN part is advanced only by
+  // AdvanceDurable, under word_mu_, by fetch_add (release): after a sync
+  // round, and at kReplicated after an acknowledgement; the flags are set by fetch_or (release) under flush_mu_ right
   // after the field they mirror. Every change is followed by notify_all
   // for the waiters parked on it (WaitDurable). Loaded (acquire) anywhere.
   alignas(64) std::atomic<uint64_t> durable_word_;
@@ -124,6 +147,13 @@ class GroupCommitFlusher {
   Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(flush_mu_);
   // The first failed fdatasync; every later SyncUpTo returns it.
   absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
+
+  // Guards the LSN part of the durable word and replicated_; taken inside
+  // sync_mu_ by a sync round, alone by the acknowledgement path (so that an
+  // acknowledgement never waits for an fdatasync).
+  Mutex word_mu_ ABSL_ACQUIRED_AFTER(sync_mu_);
+  // kReplicated: the highest LSN the replicas acknowledged.
+  uint64_t replicated_ ABSL_GUARDED_BY(word_mu_) = 0;
 
   Mutex flush_mu_;
   CondVar flush_cv_;  // work for the flusher, or progress for waiters

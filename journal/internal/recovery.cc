@@ -205,7 +205,7 @@ absl::StatusOr<std::vector<SegmentFacts>> ReadSegmentFacts(
 
 absl::Status JournalRecovery::PrepareDirectory(const std::string& dir,
                                                const JournalOptions& options) {
-  const bool sync = options.durability == Durability::kSync;
+  const bool sync = options.durability != Durability::kProcess;
   struct stat st;
   bool created_dir = false;
   if (stat(dir.c_str(), &st) != 0) {
@@ -240,7 +240,7 @@ absl::StatusOr<RecoveredJournal> JournalRecovery::Recover(
     const std::string& dir, const JournalOptions& options) {
   // With epochs, what recovery keeps must be durable before the epoch
   // record after it is: the same syncs as at kSync.
-  const bool sync = options.durability == Durability::kSync || options.record_epochs;
+  const bool sync = options.durability != Durability::kProcess || options.record_epochs;
   RecoveredJournal out;
   auto listed = ListSegments(dir);
   if (!listed.ok()) return listed.status();
@@ -396,6 +396,12 @@ absl::StatusOr<RecoveredJournal> JournalRecovery::Recover(
       if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
     }
   }
+  if (out.journal_id != 0 && options.journal_id != 0 && out.journal_id != options.journal_id) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "journal %s has id %016x, not the %016x asked for (JournalOptions::journal_id)", dir,
+        out.journal_id, options.journal_id));
+  }
+  if (out.journal_id == 0) out.journal_id = options.journal_id;
   if (out.journal_id == 0) {
     std::random_device rd;
     out.journal_id = (uint64_t{rd()} << 32) | rd();

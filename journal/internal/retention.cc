@@ -50,7 +50,7 @@ void Retention::RetireMappings() {
   // segment found durable here stays durable.
   const uint64_t committed = CommittedLsn(*committed_);
   const uint64_t durable = flusher_->durable_lsn();
-  segments_->ReleaseRetired(committed, durable, durability_ == Durability::kSync);
+  segments_->ReleaseRetired(committed, durable, durability_ != Durability::kProcess);
 }
 
 }  // namespace engram::internal

@@ -117,6 +117,7 @@ RecordView DecodeRecord(const uint8_t* data, size_t offset) noexcept {
   v.payload = absl::string_view(
       reinterpret_cast<const char*>(data + offset + kRecordHeaderSize),
       h.size - kRecordHeaderSize);
+  v.bytes = absl::string_view(reinterpret_cast<const char*>(data + offset), h.size);
   return v;
 }
 

@@ -14,7 +14,7 @@
 // All other methods are thread-safe too. One Journal per directory across
 // all processes (the lock file); readers (engram::Reader) need no lock.
 // Ownership: Journal owns its segment mappings, the lock and two background
-// threads (segment preallocation and, at Durability::kSync, the flusher);
+// threads (segment preallocation and, at kSync and kReplicated, the flusher);
 // destroying it closes the journal.
 #ifndef ENGRAM_JOURNAL_JOURNAL_H_
 #define ENGRAM_JOURNAL_JOURNAL_H_
@@ -122,10 +122,21 @@ class Journal {
   absl::StatusOr<uint64_t> AppendBatch(
       absl::Span<const RecordInput> records) noexcept;
 
+  // Appends records read from another copy of this journal (a replica
+  // following it), keeping their LSNs, timestamps and stream 0 records
+  // (epochs): the first must have LSN last_lsn() + 1, the LSNs must be
+  // consecutive and each batch whole (its head's batch_count, then its
+  // members), and the bytes written are the bytes read, checksums included.
+  // Returns the last LSN. kInvalidArgument naming the LSN that does not
+  // follow; the errors of AppendBatch. Not to be mixed with appends from
+  // other threads.
+  absl::StatusOr<uint64_t> AppendCopy(absl::Span<const RecordView> records);
+
   // Last LSN published (every LSN up to it is readable). 0 if none.
   uint64_t last_lsn() const noexcept;
   // Last LSN durable at the journal's level: equal to last_lsn() at
-  // kProcess, the last LSN covered by fdatasync at kSync.
+  // kProcess, the last LSN covered by fdatasync at kSync, the last LSN both
+  // covered by fdatasync and acknowledged by the replicas at kReplicated.
   uint64_t durable_lsn() const noexcept;
   // Group commits (fdatasync rounds) done so far; for statistics.
   uint64_t sync_count() const noexcept;
@@ -146,13 +157,17 @@ class Journal {
   // below `lsn` (never the active segment). Returns how many were deleted.
   absl::StatusOr<int> DeleteSegmentsBelow(uint64_t lsn);
 
-  // Flushes (at kSync), stops the background threads, unmaps and unlocks.
+  // Flushes (at kSync and kReplicated; at kReplicated then lets the
+  // replicator ship what is left: Replicator::Stop), stops the background
+  // threads, unmaps and unlocks.
   // Appends fail afterwards. Idempotent.
   absl::Status Close();
 
   // This writer's epoch (0 when options().record_epochs is off) and its
   // epoch record (all fields zero/empty when off).
   uint64_t epoch() const { return epoch_.epoch; }
+  // The random id all segments of this journal share (and its replicas).
+  uint64_t journal_id() const { return journal_id_; }
   const EpochRecord& epoch_record() const { return epoch_; }
 
   const RecoveryReport& recovery() const { return recovery_; }
@@ -186,6 +201,9 @@ class Journal {
   std::unique_ptr<WriterLock> lock_;
   RecoveryReport recovery_;
   EpochRecord epoch_;  // set by Open, then constant
+  uint64_t journal_id_ = 0;  // set by Open, then constant
+  // kReplicated: options_.replicator was started (Close stops it).
+  bool replicating_ = false;
 
   // Set up by Open, in this order, and torn down by Close; the pointers
   // themselves never change after Open.

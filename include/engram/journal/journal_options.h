@@ -5,9 +5,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
+#include "engram/journal/replicator.h"
 
 namespace engram {
 
@@ -19,6 +21,11 @@ enum class Durability {
   // A flusher thread group-commits with fdatasync; durable_lsn() tells how
   // far the disk has it, WaitDurable()/OnDurable() wait for an LSN.
   kSync,
+  // As kSync, and also held by the replicas: JournalOptions::replicator
+  // ships every record once it is synced here, and durable_lsn() (and so
+  // WaitDurable, OnDurable and output gating) advances only to what the
+  // replicas acknowledged. Needs record_epochs.
+  kReplicated,
 };
 
 struct JournalOptions {
@@ -53,6 +60,13 @@ struct JournalOptions {
   // The node named in epoch records; empty: the host name. At most
   // kMaxEpochNodeBytes (255) bytes.
   std::string node_name;
+  // The id a new journal gets (0: a random one); a journal that exists with
+  // another id fails Open with kFailedPrecondition. A replica of a journal
+  // (engram/replication/) shares its id.
+  uint64_t journal_id = 0;
+  // kReplicated: what ships the records (e.g. engram::JetStreamReplicator);
+  // required then, and refused at any other level.
+  std::shared_ptr<Replicator> replicator;
 };
 
 }  // namespace engram

@@ -35,6 +35,11 @@ struct RecordView {
   // the record is a later member of a batch.
   uint32_t batch_count = 0;
   absl::string_view payload;
+  // The whole record as stored (its 56-byte header, checksum included, and
+  // the payload; without the alignment padding), valid as long as
+  // `payload`. Replication ships these bytes verbatim, so the checksum
+  // travels with the record (journal/FORMAT.md).
+  absl::string_view bytes;
 };
 
 }  // namespace engram
