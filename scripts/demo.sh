@@ -11,7 +11,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 build="$root/build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image" > /dev/null
+  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image;replication" > /dev/null
 cmake --build "$build" -j"$(nproc)" --target bank actor_demo
 
 bank="$build/examples/bank"

@@ -8,7 +8,8 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build clang libclang-rt-14-dev
           libabsl-dev libconcurrentqueue-dev libxxhash-dev catch2
           libcli11-dev nlohmann-json3-dev
-          libbenchmark-dev libcaf-dev fuse3 libfuse3-dev pkg-config)
+          libbenchmark-dev libcaf-dev fuse3 libfuse3-dev pkg-config
+          nats-server libnats-dev openssl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -26,7 +26,7 @@ run_build() {
   local fuzz=OFF
   if [[ "$cxx" == clang++ ]]; then fuzz=ON; fi
   CXX="$cxx" cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DENGRAM_BUILD_TESTS=ON -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image" -DENGRAM_SANITIZE="$sanitize" -DENGRAM_BUILD_FUZZERS="$fuzz" \
+    -DENGRAM_BUILD_TESTS=ON -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image;replication" -DENGRAM_SANITIZE="$sanitize" -DENGRAM_BUILD_FUZZERS="$fuzz" \
     > /dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
@@ -38,6 +38,13 @@ run_build() {
     "$dir/tests/fuzz/journal_fuzz_seeds" "$corpus"
     "$dir/tests/fuzz/journal_segment_fuzzer" -max_total_time="${ENGRAM_FUZZ_SECONDS:-60}" \
       -print_final_stats=1 "$corpus"
+    # The replication message parser, from the same records: a segment's
+    # bytes after its header are records back to back (with padding).
+    local rcorpus="$dir/fuzz-corpus-replicated"
+    rm -rf "$rcorpus" && mkdir -p "$rcorpus"
+    for f in "$corpus"/*; do tail -c +65 "$f" | head -c 4096 > "$rcorpus/$(basename "$f")"; done
+    "$dir/tests/fuzz/replicated_message_fuzzer" -max_total_time="${ENGRAM_FUZZ_SECONDS:-30}" \
+      -print_final_stats=1 "$rcorpus"
   fi
   echo "=== $name build passed in $((SECONDS - start)) s ==="
 }

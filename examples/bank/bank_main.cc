@@ -2,7 +2,8 @@
 // use):
 //
 //   bank run --journal DIR --accounts N --transfers M [--threads T]
-//            [--durability process|sync] [--seed S] [--segment-size BYTES]
+//            [--durability process|sync|replicated --nats URL [--stream NAME]
+//             [--replicas 1|3]] [--seed S] [--segment-size BYTES]
 //     Opens (recovering) the journal, creates N accounts of 1000 if new,
 //     finishes transfers left unfinished by a crash, performs M random
 //     transfers concurrently, and prints `acked K` (transfers acknowledged
@@ -16,6 +17,10 @@
 //     The first transfer that fails (a journal error: a failed fsync, a full
 //     disk) is printed and stops the run with exit 1; no `acked` line after
 //     it counts a transfer started after it.
+//     --durability replicated: the journal is also replicated to the
+//     JetStream stream NAME (default ENGRAM_BANK, created if missing, on
+//     subject engram.NAME) of the NATS server(s) at URL, and `acked K` counts
+//     transfers the stream acknowledged.
 //
 //   bank check --journal DIR
 //     Recovers, completes or compensates every unfinished transfer, and
@@ -35,6 +40,15 @@
 //     LSN L in T ms hash=H` (H: the image hash as of L, as `bank hash --at
 //     L` prints it), then does what `bank run` does with the same options.
 //     Started with no writer on DIR it is the writer at once.
+//
+//   bank replica --nats URL [--stream NAME] --journal DIR2 [--until-caught-up]
+//     A remote follower of a `--durability replicated` bank: copies the
+//     stream's records, checked, into its own journal DIR2 (the same
+//     journal id, LSNs and bytes), printing `applied LSN L` at least once a
+//     second. With --until-caught-up it exits 0 once DIR2 holds every
+//     message the stream had when it started (`caught up at LSN L ...`);
+//     `bank check --journal DIR2` then holds the bank contract even if the
+//     leader's own journal is gone.
 //
 // Replay debugging (read-only: works beside a running `bank run`):
 //   bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]
@@ -77,6 +91,9 @@
 #include "bank/bank_model.h"
 #include "engram/image/memory_image.h"
 #include "engram/image/standby.h"
+#include "engram/replication/jet_stream_replicator.h"
+#include "engram/replication/nats_jet_stream.h"
+#include "engram/replication/stream_follower.h"
 #include "engram/tools/journal_command.h"
 
 namespace {
@@ -91,6 +108,13 @@ struct Args {
   engram::Durability durability = engram::Durability::kProcess;
   uint64_t seed = 1;
   uint64_t segment_size = 0;  // 0: the journal's default
+  // --durability replicated: the JetStream the journal is replicated to.
+  std::string nats_url;
+  std::string stream = "ENGRAM_BANK";
+  int replicas = 1;
+  std::string nats_creds;
+  std::string nats_ca;
+  bool until_caught_up = false;
   uint64_t to_lsn = 0;
   int64_t step = 0;
   std::string break_on;
@@ -147,10 +171,26 @@ void Define(CommandLine* cl, Args* a) {
   };
   auto durability = [&](CLI::App* c) {
     c->add_option("--durability", a->durability_name,
-                  "when a transfer is acknowledged: process (in the page cache) or sync "
-                  "(on disk); default process")
+                  "when a transfer is acknowledged: process (in the page cache), sync "
+                  "(on disk) or replicated (on disk and in a NATS JetStream stream: "
+                  "--nats); default process")
         ->type_name("LEVEL")
-        ->check(CLI::IsMember({"process", "sync"}));
+        ->check(CLI::IsMember({"process", "sync", "replicated"}));
+    c->add_option("--nats", a->nats_url,
+                  "replicated: the NATS server(s), nats://HOST:PORT[,nats://...]")
+        ->type_name("URL");
+    c->add_option("--stream", a->stream,
+                  "replicated: the JetStream stream (created if missing; default ENGRAM_BANK)")
+        ->type_name("NAME");
+    c->add_option("--replicas", a->replicas,
+                  "replicated: the stream's replicas when it is created, 1 or 3 (default 1)")
+        ->type_name("R")
+        ->check(CLI::IsMember({1, 3}));
+    c->add_option("--nats-creds", a->nats_creds, "replicated: a NATS .creds file")
+        ->type_name("FILE");
+    c->add_option("--nats-ca", a->nats_ca,
+                  "replicated: the CA certificate of the server (TLS)")
+        ->type_name("FILE");
   };
   auto segment_size = [&](CLI::App* c) {
     c->add_option("--segment-size", a->segment_size,
@@ -213,7 +253,25 @@ void Define(CommandLine* cl, Args* a) {
       "Follow a `bank run` writing the journal on this host, print `applied LSN L`; when it "
       "dies take over (`promoted epoch E at LSN L in T ms hash=H`) and then act as `run`.");
   run_options(standby, "transfers to perform once promoted, >= 0 (default 0)");
-  for (CLI::App* c : {run, check, replay, hash, standby}) {
+  CLI::App* replica = app.add_subcommand(
+      "replica",
+      "Copy the JetStream stream of a `--durability replicated` bank into a local journal, "
+      "printing `applied LSN L`; with --until-caught-up stop once it holds every message the "
+      "stream had at the start.");
+  replica->add_option("--journal", a->journal, "the local copy's directory (created if missing)")
+      ->type_name("DIR")
+      ->required();
+  replica->add_option("--nats", a->nats_url, "the NATS server(s), nats://HOST:PORT[,...]")
+      ->type_name("URL")
+      ->required();
+  replica->add_option("--stream", a->stream, "the JetStream stream (default ENGRAM_BANK)")
+      ->type_name("NAME");
+  replica->add_option("--nats-creds", a->nats_creds, "a NATS .creds file")->type_name("FILE");
+  replica->add_option("--nats-ca", a->nats_ca, "the CA certificate of the server (TLS)")
+      ->type_name("FILE");
+  replica->add_flag("--until-caught-up", a->until_caught_up,
+                    "exit 0 once the copy holds every message the stream had at the start");
+  for (CLI::App* c : {run, check, replay, hash, standby, replica}) {
     c->callback([a, c] { a->command = c->get_name(); });
   }
   // Everything after `journal` goes to the engram journal commands, --help
@@ -233,6 +291,7 @@ int Parse(int argc, char** argv, CommandLine* cl, Args* a) {
   if (argc >= 2 && argv[1][0] != '-') {
     const std::string c = argv[1];
     if (c != "run" && c != "check" && c != "replay" && c != "hash" && c != "standby" &&
+        c != "replica" &&
         c != "journal") {
       std::fprintf(stderr, "bank: unknown command '%s' (try: bank --help)\n", c.c_str());
       return kExitUsage;
@@ -251,9 +310,45 @@ int Parse(int argc, char** argv, CommandLine* cl, Args* a) {
                  "bank --help)\n");
     return kExitUsage;
   }
-  a->durability =
-      a->durability_name == "sync" ? engram::Durability::kSync : engram::Durability::kProcess;
+  a->durability = a->durability_name == "sync"         ? engram::Durability::kSync
+                  : a->durability_name == "replicated" ? engram::Durability::kReplicated
+                                                       : engram::Durability::kProcess;
+  if (a->command != "replica" &&
+      (a->durability == engram::Durability::kReplicated) != !a->nats_url.empty()) {
+    std::fprintf(stderr, "bank: %s\n",
+                 a->nats_url.empty() ? "--durability replicated needs --nats URL"
+                                     : "--nats is only for --durability replicated");
+    return kExitUsage;
+  }
   return -1;
+}
+
+// Connects to --nats with the security options.
+absl::StatusOr<std::unique_ptr<engram::NatsJetStream>> ConnectNats(const Args& args) {
+  engram::NatsConnectOptions nats;
+  nats.url = args.nats_url;
+  nats.creds_file = args.nats_creds;
+  nats.tls_ca_file = args.nats_ca;
+  nats.name = absl::StrCat("bank ", args.command, " pid ", getpid());
+  return engram::NatsJetStream::Connect(nats);
+}
+
+// --durability replicated: connects to --nats, creates --stream if it does
+// not exist, and returns the replicator for the journal.
+absl::StatusOr<std::shared_ptr<engram::Replicator>> ConnectReplicator(const Args& args) {
+  absl::StatusOr<std::unique_ptr<engram::NatsJetStream>> js = ConnectNats(args);
+  if (!js.ok()) return js.status();
+  engram::JetStreamConfig config;
+  config.name = args.stream;
+  const std::string subject = absl::StrCat("engram.", args.stream);
+  config.subjects = {subject};
+  config.replicas = args.replicas;
+  if (absl::Status s = (*js)->EnsureStream(config); !s.ok()) return s;
+  engram::JetStreamReplicatorOptions options;
+  options.stream = args.stream;
+  options.subject = subject;
+  return std::shared_ptr<engram::Replicator>(std::make_shared<engram::JetStreamReplicator>(
+      std::shared_ptr<engram::JetStream>(*std::move(js)), options));
 }
 
 double Since(std::chrono::steady_clock::time_point t) {
@@ -548,6 +643,80 @@ int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryIma
 
 }  // namespace
 
+// bank replica: copies the stream into --journal.
+int ReplicaCommand(const Args& a) {
+  absl::StatusOr<std::unique_ptr<engram::NatsJetStream>> connected = ConnectNats(a);
+  if (!connected.ok()) {
+    std::fprintf(stderr, "bank: %s\n", connected.status().ToString().c_str());
+    return 1;
+  }
+  std::shared_ptr<engram::JetStream> js(*std::move(connected));
+  absl::StatusOr<engram::JetStreamInfo> info = js->StreamInfo(a.stream);
+  if (absl::IsNotFound(info.status()) && a.until_caught_up) {
+    // No leader ever created it: there is nothing to copy.
+    std::printf("caught up: stream %s does not exist\n", a.stream.c_str());
+    return 0;
+  }
+  if (!info.ok()) {
+    std::fprintf(stderr, "bank: stream %s: %s\n", a.stream.c_str(),
+                 info.status().ToString().c_str());
+    return 1;
+  }
+  const uint64_t target = info->last_sequence;
+  engram::StreamFollower::Options options;
+  options.stream = a.stream;
+  std::unique_ptr<engram::StreamFollower> follower;
+  // An empty stream: nothing to copy yet (a leader killed before its first
+  // message); wait for one unless only what is there now was asked for.
+  for (;;) {
+    absl::StatusOr<std::unique_ptr<engram::StreamFollower>> f =
+        engram::StreamFollower::Open(js, a.journal, options);
+    if (f.ok()) {
+      follower = *std::move(f);
+      break;
+    }
+    if (!absl::IsNotFound(f.status()) || a.until_caught_up) {
+      if (absl::IsNotFound(f.status()) && info->messages == 0) {
+        std::printf("caught up: stream %s is empty\n", a.stream.c_str());
+        return 0;
+      }
+      std::fprintf(stderr, "bank: %s\n", f.status().ToString().c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  auto last_print = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  auto print = [&](bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_print < std::chrono::seconds(1)) return;
+    last_print = now;
+    std::printf("applied LSN %llu\n", static_cast<unsigned long long>(follower->last_lsn()));
+    std::fflush(stdout);
+  };
+  if (a.until_caught_up) {
+    absl::Status s = follower->CatchUpTo(target, absl::Minutes(10),
+                                         [&](uint64_t, uint64_t) { print(false); });
+    if (s.ok()) s = follower->Close();
+    if (!s.ok()) {
+      std::fprintf(stderr, "bank: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("caught up at LSN %llu (stream %s sequence %llu, epoch %llu)\n",
+                static_cast<unsigned long long>(follower->last_lsn()), a.stream.c_str(),
+                static_cast<unsigned long long>(follower->last_sequence()),
+                static_cast<unsigned long long>(follower->last_epoch()));
+    return 0;
+  }
+  for (;;) {
+    absl::StatusOr<uint64_t> n = follower->FollowSome(absl::Seconds(1));
+    if (!n.ok()) {
+      std::fprintf(stderr, "bank: %s\n", n.status().ToString().c_str());
+      return 1;
+    }
+    print(false);
+  }
+}
+
 int main(int argc, char** argv) {
   Args args;
   CommandLine command_line;
@@ -567,6 +736,7 @@ int main(int argc, char** argv) {
         },
         "bank");
   }
+  if (args.command == "replica") return ReplicaCommand(args);
   engram::ActorSystemOptions options;
   options.scheduler.threads = args.threads;
   engram::ActorSystem system(options);
@@ -583,6 +753,14 @@ int main(int argc, char** argv) {
   image_options.journal.durability = args.durability;
   image_options.journal.create_if_missing = args.command == "run";
   if (args.segment_size != 0) image_options.journal.segment_size = args.segment_size;
+  if (args.durability == engram::Durability::kReplicated) {
+    absl::StatusOr<std::shared_ptr<engram::Replicator>> replicator = ConnectReplicator(args);
+    if (!replicator.ok()) {
+      std::fprintf(stderr, "bank: %s\n", replicator.status().ToString().c_str());
+      return 1;
+    }
+    image_options.journal.replicator = *std::move(replicator);
+  }
   if (args.command == "check" && access(args.journal.c_str(), F_OK) != 0 && errno == ENOENT) {
     std::fprintf(stderr, "bank: nothing was written: %s does not exist\n", args.journal.c_str());
     return kNothingWritten;
