@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 build="$root/build-bench"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image" -DENGRAM_BUILD_BENCHMARKS=ON > /dev/null
+  -DENGRAM_BUILD_TESTS=OFF -DENGRAM_COMPONENTS="runtime;actors;bus;journal;image;replication" -DENGRAM_BUILD_BENCHMARKS=ON > /dev/null
 cmake --build "$build" -j"$(nproc)"
 threads="$(nproc)"
 
@@ -31,3 +31,6 @@ echo "== memory image =="
 echo
 echo "== event bus: engram vs CAF 0.17.6 groups vs a mutex-protected map =="
 "$build/bench/bus/bus_bench"
+echo
+echo "== replication: kReplicated vs raw js_PublishAsync (nats-server 2.9.10 on loopback) =="
+"$build/bench/replication/replication_bench"
