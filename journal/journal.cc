@@ -175,6 +175,14 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::OpenLocked(const std::string& 
     internal::GroupCommitFlusher* flusher = j->flusher_.get();
     context.acknowledged = [flusher](uint64_t lsn) { flusher->AcknowledgeReplicated(lsn); };
     context.failed = [flusher](absl::Status why) { flusher->FailReplication(why); };
+    context.degrade = [flusher](bool degraded) { flusher->SetDegraded(degraded); };
+    Journal* journal = j.get();
+    context.committed_lsn = [journal] { return journal->last_lsn(); };
+    context.refuse_appends = [journal](absl::Status why) {
+      MutexLock l(&journal->refuse_mu_);
+      journal->refused_status_ = why;
+      journal->refusing_.store(!why.ok(), std::memory_order_release);
+    };
     if (absl::Status s = options.replicator->Start(std::move(context)); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("journal ", dir, ": replication: ", s.message()));
     }
@@ -356,6 +364,10 @@ uint64_t Journal::WaitForPredecessors(uint64_t lsn) const noexcept {
 absl::StatusOr<uint64_t> Journal::AppendRecords(const RecordInput* recs, size_t n,
                                                 bool journal_record) noexcept {
   if (n == 0) return absl::InvalidArgumentError("AppendBatch of zero records");
+  if (refusing_.load(std::memory_order_relaxed) && !journal_record) {
+    MutexLock l(&refuse_mu_);
+    if (!refused_status_.ok()) return refused_status_;
+  }
   uint64_t total = 0;
   bool need_time = false;
   for (size_t i = 0; i < n; ++i) {

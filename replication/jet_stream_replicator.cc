@@ -41,6 +41,8 @@ bool Transient(const absl::Status& s) {
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 // How long the ship thread waits for a record before it looks at stop_.
 constexpr absl::Duration kIdleWait = absl::Milliseconds(20);
+// How often the outage policy is looked at while waiting.
+constexpr absl::Duration kPolicySlice = absl::Milliseconds(10);
 
 }  // namespace
 
@@ -94,6 +96,12 @@ class JetStreamReplicator::Impl : public std::enable_shared_from_this<Impl> {
   void Report(uint64_t lsn) ABSL_LOCKS_EXCLUDED(report_mu_);
   void Fail(const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_, report_mu_);
   void NoteError(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The outage policy, on the ship thread only (so its decisions reach the
+  // journal in the order they are made): the lag, refusing appends,
+  // degrading; then on_state if anything it reports changed.
+  void Evaluate() ABSL_LOCKS_EXCLUDED(mu_, report_mu_);
+  // Waits on cv_ for at most a policy slice; true if `deadline` passed.
+  bool WaitSlice(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<JetStream> js_;
   const JetStreamReplicatorOptions options_;
@@ -116,6 +124,13 @@ class JetStreamReplicator::Impl : public std::enable_shared_from_this<Impl> {
   bool epoch_stored_ ABSL_GUARDED_BY(mu_) = false;
   std::string epoch_bytes_ ABSL_GUARDED_BY(mu_);  // the record, once read
   ReplicationStatus status_ ABSL_GUARDED_BY(mu_);
+  // Since when the stream has not acknowledged (InfiniteFuture: it does).
+  absl::Time outage_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // Records and bytes shipped so far (for the mean record size).
+  uint64_t shipped_records_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t shipped_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // What on_state was last told (ship thread only).
+  ReplicationStatus told_;
 
   Mutex report_mu_ ABSL_ACQUIRED_AFTER(mu_);
   uint64_t reported_ ABSL_GUARDED_BY(report_mu_) = 0;
@@ -258,6 +273,7 @@ absl::Status JetStreamReplicator::Impl::Start(ReplicationContext context) {
 }
 
 void JetStreamReplicator::Impl::NoteError(const absl::Status& why) {
+  if (status_.connected || outage_since_ == absl::InfiniteFuture()) outage_since_ = absl::Now();
   status_.connected = false;
   status_.last_error = why;
   ++status_.errors;
@@ -281,7 +297,8 @@ void JetStreamReplicator::Impl::ShipFrom(const Tail& tail) {
     in_flight_.clear();
     error_ = false;
     next_expected_ = tail.sequence;
-    status_.connected = true;
+    status_.connected = true;  // the tail was read: reachable again
+    outage_since_ = absl::InfiniteFuture();
     status_.in_flight_messages = status_.in_flight_bytes = 0;
     status_.replicated_lsn = std::max(status_.replicated_lsn, tail.last_lsn);
     status_.stream_sequence = tail.sequence;
@@ -298,7 +315,12 @@ void JetStreamReplicator::Impl::ShipFrom(const Tail& tail) {
   for (;;) {
     {
       MutexLock l(&mu_);
-      while (in_flight_.size() >= options_.max_in_flight && !error_ && !stop_) cv_.Wait(&mu_);
+      while (in_flight_.size() >= options_.max_in_flight && !error_ && !stop_) {
+        if (WaitSlice(absl::InfiniteFuture())) break;
+        mu_.Unlock();
+        Evaluate();
+        mu_.Lock();
+      }
       if (error_ || stop_) return;
     }
     RecordView rec;
@@ -311,6 +333,7 @@ void JetStreamReplicator::Impl::ShipFrom(const Tail& tail) {
     if (!*got) {
       if (!body.empty()) Publish(std::move(body), first, last);
       body.clear();
+      Evaluate();
       continue;
     }
     // A batch goes out whole: a message may close only before a batch head.
@@ -344,6 +367,8 @@ void JetStreamReplicator::Impl::Publish(std::string body, uint64_t first_lsn,
     f.expected = next_expected_++;
     in_flight_.push_back(f);
     ++outstanding_;
+    shipped_records_ += last_lsn - first_lsn + 1;
+    shipped_bytes_ += body.size();
     ++status_.in_flight_messages;
     status_.in_flight_bytes += f.bytes;
     status_.shipped_lsn = last_lsn;
@@ -393,6 +418,7 @@ void JetStreamReplicator::Impl::OnAck(uint64_t index, absl::StatusOr<JetStreamAc
       status_.replicated_lsn = front.last_lsn;
       status_.stream_sequence = front.expected + 1;
       status_.connected = true;
+      outage_since_ = absl::InfiniteFuture();
       --status_.in_flight_messages;
       status_.in_flight_bytes -= front.bytes;
       if (front.first_lsn <= epoch_lsn_ && epoch_lsn_ <= front.last_lsn) epoch_stored_ = true;
@@ -409,7 +435,10 @@ std::optional<Tail> JetStreamReplicator::Impl::Recover() {
     // the tail final for them (a late one could still be stored).
     const absl::Time deadline = absl::Now() + options_.max_wait + absl::Seconds(2);
     while (outstanding_ > 0 && !stop_) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+      if (WaitSlice(deadline)) break;
+      mu_.Unlock();
+      Evaluate();
+      mu_.Lock();
     }
     in_flight_.clear();
     status_.in_flight_messages = status_.in_flight_bytes = 0;
@@ -427,13 +456,96 @@ std::optional<Tail> JetStreamReplicator::Impl::Recover() {
       Fail(why);
       return std::nullopt;
     }
+    {
+      MutexLock l(&mu_);
+      NoteError(why);
+    }
+    Evaluate();
     MutexLock l(&mu_);
-    NoteError(why);
     const absl::Time until = absl::Now() + backoff;
     while (!stop_) {
-      if (cv_.WaitWithDeadline(&mu_, until)) break;
+      if (WaitSlice(until)) break;
+      mu_.Unlock();
+      Evaluate();
+      mu_.Lock();
     }
     backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+}
+
+bool JetStreamReplicator::Impl::WaitSlice(absl::Time deadline) {
+  const absl::Time slice = absl::Now() + kPolicySlice;
+  cv_.WaitWithDeadline(&mu_, std::min(deadline, slice));
+  return absl::Now() >= deadline;
+}
+
+void JetStreamReplicator::Impl::Evaluate() {
+  uint64_t committed = 0;
+  {
+    MutexLock r(&report_mu_);
+    if (detached_ || failed_reported_) return;
+    committed = context_.committed_lsn ? context_.committed_lsn() : 0;
+  }
+  absl::Status refuse;
+  bool refuse_changed = false, degrade_changed = false;
+  ReplicationStatus now;
+  {
+    MutexLock l(&mu_);
+    status_.lag_records = committed > status_.replicated_lsn ? committed - status_.replicated_lsn : 0;
+    const uint64_t mean = shipped_records_ == 0 ? 256 : shipped_bytes_ / shipped_records_;
+    status_.lag_bytes = status_.lag_records * mean;
+    bool refusing = status_.refusing_appends;
+    switch (options_.outage) {
+      case ReplicationOutagePolicy::kFail:
+        refusing = !status_.connected;
+        if (refusing) {
+          refuse = absl::UnavailableError(absl::StrFormat(
+              "stream %s does not acknowledge (%s): durability replicated refuses new commands "
+              "(outage policy fail)",
+              options_.stream, status_.last_error.message()));
+        }
+        break;
+      case ReplicationOutagePolicy::kBlock:
+        if (status_.lag_bytes > options_.max_unreplicated_bytes) {
+          refusing = true;
+        } else if (status_.lag_bytes < options_.max_unreplicated_bytes / 2) {
+          refusing = false;
+        }
+        if (refusing) {
+          refuse = absl::UnavailableError(absl::StrFormat(
+              "replication lag: %u records (about %u bytes) not acknowledged by stream %s, over "
+              "the limit of %u bytes%s",
+              status_.lag_records, status_.lag_bytes, options_.stream,
+              options_.max_unreplicated_bytes,
+              status_.last_error.ok() ? std::string()
+                                      : absl::StrCat("; last error: ", status_.last_error.message())));
+        }
+        break;
+      case ReplicationOutagePolicy::kDegrade: {
+        const bool degraded = outage_since_ != absl::InfiniteFuture() &&
+                              absl::Now() - outage_since_ >= options_.degrade_after;
+        // Back to waiting for the stream once it acknowledges again.
+        const bool next = status_.degraded ? !status_.connected : degraded;
+        degrade_changed = next != status_.degraded;
+        status_.degraded = next;
+        break;
+      }
+    }
+    refuse_changed = refusing != status_.refusing_appends;
+    status_.refusing_appends = refusing;
+    now = status_;
+  }
+  if (refuse_changed || degrade_changed) {
+    MutexLock r(&report_mu_);
+    if (detached_) return;
+    if (refuse_changed) context_.refuse_appends(refuse);
+    if (degrade_changed) context_.degrade(now.degraded);
+  }
+  if (options_.on_state &&
+      (now.connected != told_.connected || now.degraded != told_.degraded ||
+       now.refusing_appends != told_.refusing_appends || now.failed != told_.failed)) {
+    told_ = now;
+    options_.on_state(now);
   }
 }
 
@@ -452,10 +564,17 @@ void JetStreamReplicator::Impl::Fail(const absl::Status& why) {
     status_.last_error = why;
     cv_.SignalAll();
   }
-  MutexLock r(&report_mu_);
-  if (detached_ || failed_reported_) return;
-  failed_reported_ = true;
-  context_.failed(why);
+  {
+    MutexLock r(&report_mu_);
+    if (detached_ || failed_reported_) return;
+    failed_reported_ = true;
+    context_.failed(why);
+  }
+  // Fail runs on the ship thread, as Evaluate does.
+  if (options_.on_state) {
+    told_ = state();
+    options_.on_state(told_);
+  }
 }
 
 absl::Status JetStreamReplicator::Impl::Stop(uint64_t last_lsn) {

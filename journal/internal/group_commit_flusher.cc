@@ -61,7 +61,7 @@ absl::Status GroupCommitFlusher::SyncUpTo(uint64_t target) {
       state_->PublishDurable(target);
     }
     // At kReplicated the durable word waits for the replicas as well.
-    AdvanceDurable(options_.durability == Durability::kReplicated
+    AdvanceDurable(options_.durability == Durability::kReplicated && !degraded_
                        ? std::min(target, replicated_)
                        : target);
   }
@@ -85,6 +85,15 @@ void GroupCommitFlusher::AcknowledgeReplicated(uint64_t lsn) {
     replicated_ = lsn;
     if (state_ != nullptr) state_->PublishReplicated(lsn);
     AdvanceDurable(std::min(lsn, synced_lsn()));
+  }
+  RunDueCallbacks();
+}
+
+void GroupCommitFlusher::SetDegraded(bool degraded) {
+  {
+    MutexLock w(&word_mu_);
+    degraded_ = degraded;
+    if (degraded) AdvanceDurable(synced_lsn());
   }
   RunDueCallbacks();
 }

@@ -92,6 +92,9 @@ class GroupCommitFlusher {
   // publishes the replicated LSN for same-host followers and runs the
   // callbacks that became due.
   void AcknowledgeReplicated(uint64_t lsn) ABSL_LOCKS_EXCLUDED(word_mu_, flush_mu_);
+  // kReplicated: while `degraded`, the durable word follows the synced LSN
+  // alone (advanced to it at once).
+  void SetDegraded(bool degraded) ABSL_LOCKS_EXCLUDED(word_mu_, flush_mu_);
   // kReplicated: nothing more will be acknowledged; waiters and callbacks
   // get `why` (as after a failed sync).
   void FailReplication(const absl::Status& why) ABSL_LOCKS_EXCLUDED(flush_mu_);
@@ -154,6 +157,8 @@ class GroupCommitFlusher {
   Mutex word_mu_ ABSL_ACQUIRED_AFTER(sync_mu_);
   // kReplicated: the highest LSN the replicas acknowledged.
   uint64_t replicated_ ABSL_GUARDED_BY(word_mu_) = 0;
+  // kReplicated: degraded to the local level (SetDegraded).
+  bool degraded_ ABSL_GUARDED_BY(word_mu_) = false;
 
   Mutex flush_mu_;
   CondVar flush_cv_;  // work for the flusher, or progress for waiters

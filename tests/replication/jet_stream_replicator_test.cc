@@ -12,6 +12,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engram/base/internal/mutex.h"
 #include "engram/journal/journal.h"
 #include "engram/journal/reader.h"
 #include "engram/replication/fake_jet_stream.h"
@@ -286,6 +288,131 @@ TEST_CASE("a journal that lost records its stream holds refuses to write", "[rep
   auto j = Journal::Open(dir.path(), rig.Journal());
   REQUIRE(absl::IsFailedPrecondition(j.status()));
   CHECK(absl::StrContains(j.status().message(), "has records this journal lacks"));
+}
+
+}  // namespace
+}  // namespace engram
+
+namespace engram {
+namespace {
+
+// Waits (bounded) until `pred` holds for the replicator's state.
+template <typename Pred>
+bool AwaitState(const JetStreamReplicator& r, Pred pred) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    if (pred(r.state())) return true;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return false;
+}
+
+TEST_CASE("outage policy fail: appends fail at once while the stream is down", "[replication]") {
+  TempDir dir;
+  Rig rig;
+  rig.options.outage = ReplicationOutagePolicy::kFail;
+  std::vector<ReplicationStatus> told;
+  Mutex told_mu;
+  rig.options.on_state = [&](const ReplicationStatus& s) {
+    MutexLock l(&told_mu);
+    told.push_back(s);
+  };
+  std::shared_ptr<JetStreamReplicator> replicator;
+  auto j = Journal::Open(dir.path(), rig.Journal(&replicator));
+  REQUIRE(j.ok());
+  REQUIRE((*j)->WaitDurable((*j)->Append(Rec(1, "up")).value(), absl::Seconds(20)).ok());
+  rig.js->SetDown(true);
+  // The next publish finds it down; appends are refused from then on.
+  auto pending = (*j)->Append(Rec(1, "while going down"));
+  REQUIRE(pending.ok());
+  REQUIRE(AwaitState(*replicator, [](const ReplicationStatus& s) { return s.refusing_appends; }));
+  auto refused = (*j)->Append(Rec(1, "refused"));
+  REQUIRE(absl::IsUnavailable(refused.status()));
+  CHECK(absl::StrContains(refused.status().message(), "outage policy fail"));
+  CHECK(absl::StrContains(refused.status().message(), kStream));
+  rig.js->SetDown(false);
+  REQUIRE(AwaitState(*replicator, [](const ReplicationStatus& s) { return !s.refusing_appends; }));
+  auto after = (*j)->Append(Rec(1, "after"));
+  REQUIRE(after.ok());
+  REQUIRE((*j)->WaitDurable(*after, absl::Seconds(20)).ok());
+  REQUIRE((*j)->Close().ok());
+  CheckStreamMirrorsJournal(*rig.js, dir.path(), *after);
+  MutexLock l(&told_mu);
+  REQUIRE(told.size() >= 2);
+  bool saw_down = false;
+  for (const auto& s : told) saw_down |= !s.connected && s.refusing_appends;
+  CHECK(saw_down);
+  CHECK(told.back().connected);
+  CHECK_FALSE(told.back().refusing_appends);
+}
+
+TEST_CASE("outage policy block: past the lag limit appends fail naming the lag, then resume",
+          "[replication]") {
+  TempDir dir;
+  Rig rig;
+  rig.options.outage = ReplicationOutagePolicy::kBlock;
+  rig.options.max_unreplicated_bytes = 8 << 10;
+  std::shared_ptr<JetStreamReplicator> replicator;
+  auto j = Journal::Open(dir.path(), rig.Journal(&replicator));
+  REQUIRE(j.ok());
+  REQUIRE((*j)->WaitDurable((*j)->Append(Rec(1, "up")).value(), absl::Seconds(20)).ok());
+  rig.js->SetDown(true);
+  const std::string payload(200, 'p');
+  uint64_t last = 0;
+  absl::Status refused;
+  // Commands are still journaled until the lag passes 8 KiB (about 32
+  // records of 256 B); bounded by the deadline, not a count.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    auto lsn = (*j)->Append(Rec(1, payload));
+    if (!lsn.ok()) {
+      refused = lsn.status();
+      break;
+    }
+    last = *lsn;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  INFO(refused.ToString());
+  REQUIRE(absl::IsUnavailable(refused));
+  CHECK(absl::StrContains(refused.message(), "replication lag"));
+  CHECK(absl::StrContains(refused.message(), "over the limit of 8192 bytes"));
+  CHECK((*j)->durable_lsn() < last);  // their outputs still wait
+  rig.js->SetDown(false);
+  REQUIRE((*j)->WaitDurable(last, absl::Seconds(20)).ok());
+  REQUIRE(AwaitState(*replicator, [](const ReplicationStatus& s) { return !s.refusing_appends; }));
+  auto after = (*j)->Append(Rec(1, "after"));
+  REQUIRE(after.ok());
+  REQUIRE((*j)->WaitDurable(*after, absl::Seconds(20)).ok());
+  REQUIRE((*j)->Close().ok());
+  CheckStreamMirrorsJournal(*rig.js, dir.path(), *after);
+}
+
+TEST_CASE("outage policy degrade: after the delay outputs go at the local level, flagged",
+          "[replication]") {
+  TempDir dir;
+  Rig rig;
+  rig.options.outage = ReplicationOutagePolicy::kDegrade;
+  rig.options.degrade_after = absl::Milliseconds(50);
+  std::shared_ptr<JetStreamReplicator> replicator;
+  auto j = Journal::Open(dir.path(), rig.Journal(&replicator));
+  REQUIRE(j.ok());
+  REQUIRE((*j)->WaitDurable((*j)->Append(Rec(1, "up")).value(), absl::Seconds(20)).ok());
+  rig.js->SetDown(true);
+  auto lsn = (*j)->Append(Rec(1, "during the outage"));
+  REQUIRE(lsn.ok());
+  // Durable once degraded, although the stream has not got it.
+  REQUIRE((*j)->WaitDurable(*lsn, absl::Seconds(20)).ok());
+  CHECK(replicator->state().degraded);
+  CHECK(replicator->state().replicated_lsn < *lsn);
+  rig.js->SetDown(false);
+  REQUIRE(AwaitState(*replicator, [&](const ReplicationStatus& s) {
+    return !s.degraded && s.replicated_lsn >= *lsn;
+  }));
+  auto after = (*j)->Append(Rec(1, "after"));
+  REQUIRE(after.ok());
+  REQUIRE((*j)->WaitDurable(*after, absl::Seconds(20)).ok());
+  REQUIRE((*j)->Close().ok());
+  CheckStreamMirrorsJournal(*rig.js, dir.path(), *after);
 }
 
 }  // namespace

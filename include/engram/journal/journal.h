@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "engram/base/internal/mutex.h"
 #include "engram/journal/epoch.h"
 #include "engram/journal/journal_options.h"
 #include "engram/journal/record.h"
@@ -227,6 +228,13 @@ class Journal {
   // Set once by Close (acq_rel exchange, so Close runs once); read
   // (acquire) by WaitPublished to stop waiting.
   alignas(64) std::atomic<bool> closed_{false};
+  // kReplicated: new appends are refused (ReplicationContext::
+  // refuse_appends). Stored (release) by the replicator's thread after
+  // refused_status_; loaded (relaxed: only the flag's own value matters, the
+  // status is read under its mutex) by every append.
+  std::atomic<bool> refusing_{false};
+  Mutex refuse_mu_;
+  absl::Status refused_status_ ABSL_GUARDED_BY(refuse_mu_);
 };
 
 }  // namespace engram

@@ -27,6 +27,9 @@ struct ReplicationContext {
   uint64_t epoch = 0;
   // The last LSN recovery kept (0: none).
   uint64_t last_lsn = 0;
+  // The journal's last LSN now (Journal::last_lsn); callable from any
+  // thread while the replicator runs.
+  absl::AnyInvocable<uint64_t()> committed_lsn;
   // Every LSN <= `lsn` is held by the replicas. Called with increasing
   // LSNs, from one thread at a time, never above what the replicator read
   // as locally durable; it must not block.
@@ -35,6 +38,14 @@ struct ReplicationContext {
   // stream, another journal's records are there): nothing more will be
   // acknowledged, and every waiter gets `why`. Called at most once.
   absl::AnyInvocable<void(absl::Status why)> failed;
+  // New appends fail with `why` (not OK: e.g. kUnavailable naming the
+  // replication lag) or are accepted again (OK). The journal's own records
+  // (epochs) are never refused. From one thread at a time.
+  absl::AnyInvocable<void(absl::Status why)> refuse_appends;
+  // While true, the durable LSN no longer waits for the replicas: it is
+  // what is synced here (degraded to kSync). Turned off, the durable LSN
+  // waits for them again from where it stands (it never goes back).
+  absl::AnyInvocable<void(bool degraded)> degrade;
 };
 
 class Replicator {

@@ -24,6 +24,7 @@
 #define ENGRAM_REPLICATION_JET_STREAM_REPLICATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,25 @@
 #include "engram/replication/jet_stream.h"
 
 namespace engram {
+
+struct ReplicationStatus;
+
+// What a journal at kReplicated does while its stream does not acknowledge
+// (unreachable, or an error being recovered from).
+enum class ReplicationOutagePolicy {
+  // Commands are still journaled and synced; their outputs wait. Once more
+  // than max_unreplicated_bytes are unacknowledged, new appends fail with
+  // kUnavailable naming the lag, until it is back under half of that.
+  kBlock,
+  // New appends fail with kUnavailable at once while the stream is
+  // unreachable.
+  kFail,
+  // After degrade_after unreachable, the durable LSN stops waiting for the
+  // stream (the journal acts as kSync) and ReplicationStatus::degraded
+  // says so; once the stream acknowledges again, new records wait for it
+  // again (what was released meanwhile is replicated as it catches up).
+  kDegrade,
+};
 
 struct JetStreamReplicatorOptions {
   std::string stream;   // the stream's name; it must exist (EnsureStream)
@@ -51,6 +71,17 @@ struct JetStreamReplicatorOptions {
   // Journal::Close waits at most this long for the last records to be
   // acknowledged.
   absl::Duration stop_timeout = absl::Seconds(10);
+  ReplicationOutagePolicy outage = ReplicationOutagePolicy::kBlock;
+  // kBlock: the unacknowledged bytes (estimated from the mean size of the
+  // records shipped) past which new appends fail.
+  uint64_t max_unreplicated_bytes = 64 << 20;
+  // kDegrade: how long the stream may be unreachable before the journal
+  // degrades to the local level.
+  absl::Duration degrade_after = absl::Seconds(5);
+  // Called whenever connected, degraded, refusing_appends or failed
+  // changes, on the replicator's thread or an acknowledgement thread, one
+  // call at a time; it must not block or call back into the replicator.
+  std::function<void(const ReplicationStatus&)> on_state;
 };
 
 // What the replicator is doing, as state() reports it.
@@ -68,6 +99,14 @@ struct ReplicationStatus {
   uint64_t in_flight_bytes = 0;
   uint64_t errors = 0;             // publish errors so far (each one recovered)
   absl::Status last_error;
+  // The journal's records not yet acknowledged, and their estimated bytes.
+  uint64_t lag_records = 0;
+  uint64_t lag_bytes = 0;
+  // kDegrade: the durable LSN does not wait for the stream.
+  bool degraded = false;
+  // New appends are refused (kFail while unreachable, kBlock over the lag
+  // limit).
+  bool refusing_appends = false;
 };
 
 class JetStreamReplicator final : public Replicator {
