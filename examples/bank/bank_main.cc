@@ -49,6 +49,14 @@
 //     message the stream had when it started (`caught up at LSN L ...`);
 //     `bank check --journal DIR2` then holds the bank contract even if the
 //     leader's own journal is gone.
+//   bank replica ... --take-over [--transfers N] [--threads T] [--seed S]
+//     Catches up, then becomes the writer of DIR2 at durability replicated
+//     on the same stream: its epoch record is published with ExpectLastSeq
+//     = the last sequence copied, and only once the stream took it does it
+//     print `promoted epoch E at LSN L` and go on as `bank run` (finishing
+//     the transfers in flight, then N new ones, `acked K` as `bank run`
+//     prints it).
+//     Exit 1 (`take-over lost`) if another writer got there first.
 //
 // Replay debugging (read-only: works beside a running `bank run`):
 //   bank replay --journal DIR [--to LSN] [--step N] [--break-on TYPE]
@@ -115,6 +123,7 @@ struct Args {
   std::string nats_creds;
   std::string nats_ca;
   bool until_caught_up = false;
+  bool take_over = false;
   uint64_t to_lsn = 0;
   int64_t step = 0;
   std::string break_on;
@@ -271,6 +280,16 @@ void Define(CommandLine* cl, Args* a) {
       ->type_name("FILE");
   replica->add_flag("--until-caught-up", a->until_caught_up,
                     "exit 0 once the copy holds every message the stream had at the start");
+  replica->add_flag("--take-over", a->take_over,
+                    "once caught up, become the leader by epoch (replicated durability on the "
+                    "copy) and go on as `run`: finish the transfers in flight, then --transfers");
+  replica->add_option("--transfers", a->transfers, "with --take-over: transfers to perform")
+      ->type_name("M")
+      ->check(engram::cli::AtLeast(0));
+  replica->add_option("--threads", a->threads, "with --take-over: worker threads, >= 1")
+      ->type_name("T")
+      ->check(engram::cli::AtLeast(1));
+  replica->add_option("--seed", a->seed, "with --take-over: random seed")->type_name("S");
   for (CLI::App* c : {run, check, replay, hash, standby, replica}) {
     c->callback([a, c] { a->command = c->get_name(); });
   }
@@ -343,7 +362,14 @@ absl::StatusOr<std::shared_ptr<engram::Replicator>> ConnectReplicator(const Args
   const std::string subject = absl::StrCat("engram.", args.stream);
   config.subjects = {subject};
   config.replicas = args.replicas;
-  if (absl::Status s = (*js)->EnsureStream(config); !s.ok()) return s;
+  // An existing stream is used as it is (its replicas may differ from
+  // --replicas, which only applies when creating it).
+  absl::StatusOr<engram::JetStreamInfo> info = (*js)->StreamInfo(args.stream);
+  if (absl::IsNotFound(info.status())) {
+    if (absl::Status s = (*js)->EnsureStream(config); !s.ok()) return s;
+  } else if (!info.ok()) {
+    return info.status();
+  }
   engram::JetStreamReplicatorOptions options;
   options.stream = args.stream;
   options.subject = subject;
@@ -643,7 +669,8 @@ int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryIma
 
 }  // namespace
 
-// bank replica: copies the stream into --journal.
+// bank replica: copies the stream into --journal. With --take-over, returns
+// -1 once caught up: the caller goes on as `run` on the copy.
 int ReplicaCommand(const Args& a) {
   absl::StatusOr<std::unique_ptr<engram::NatsJetStream>> connected = ConnectNats(a);
   if (!connected.ok()) {
@@ -652,7 +679,7 @@ int ReplicaCommand(const Args& a) {
   }
   std::shared_ptr<engram::JetStream> js(*std::move(connected));
   absl::StatusOr<engram::JetStreamInfo> info = js->StreamInfo(a.stream);
-  if (absl::IsNotFound(info.status()) && a.until_caught_up) {
+  if (absl::IsNotFound(info.status()) && a.until_caught_up && !a.take_over) {
     // No leader ever created it: there is nothing to copy.
     std::printf("caught up: stream %s does not exist\n", a.stream.c_str());
     return 0;
@@ -675,7 +702,12 @@ int ReplicaCommand(const Args& a) {
       follower = *std::move(f);
       break;
     }
-    if (!absl::IsNotFound(f.status()) || a.until_caught_up) {
+    if (!absl::IsNotFound(f.status()) || a.until_caught_up || a.take_over) {
+      if (absl::IsNotFound(f.status()) && info->messages == 0 && a.take_over) {
+        std::fprintf(stderr, "bank: stream %s is empty: nothing to take over\n",
+                     a.stream.c_str());
+        return 1;
+      }
       if (absl::IsNotFound(f.status()) && info->messages == 0) {
         std::printf("caught up: stream %s is empty\n", a.stream.c_str());
         return 0;
@@ -693,7 +725,7 @@ int ReplicaCommand(const Args& a) {
     std::printf("applied LSN %llu\n", static_cast<unsigned long long>(follower->last_lsn()));
     std::fflush(stdout);
   };
-  if (a.until_caught_up) {
+  if (a.until_caught_up || a.take_over) {
     absl::Status s = follower->CatchUpTo(target, absl::Minutes(10),
                                          [&](uint64_t, uint64_t) { print(false); });
     if (s.ok()) s = follower->Close();
@@ -705,7 +737,8 @@ int ReplicaCommand(const Args& a) {
                 static_cast<unsigned long long>(follower->last_lsn()), a.stream.c_str(),
                 static_cast<unsigned long long>(follower->last_sequence()),
                 static_cast<unsigned long long>(follower->last_epoch()));
-    return 0;
+    std::fflush(stdout);
+    return a.take_over ? -1 : 0;
   }
   for (;;) {
     absl::StatusOr<uint64_t> n = follower->FollowSome(absl::Seconds(1));
@@ -736,7 +769,15 @@ int main(int argc, char** argv) {
         },
         "bank");
   }
-  if (args.command == "replica") return ReplicaCommand(args);
+  if (args.command == "replica") {
+    if (const int code = ReplicaCommand(args); code >= 0) return code;
+    // --take-over: the copy's next writer, replicating to the same stream.
+    // Its epoch record is published with ExpectLastSeq = the last sequence
+    // copied: if another writer got there first, Open (or the first
+    // acknowledgement) fails, and nothing is acknowledged.
+    args.command = "run";
+    args.durability = engram::Durability::kReplicated;
+  }
   engram::ActorSystemOptions options;
   options.scheduler.threads = args.threads;
   engram::ActorSystem system(options);
@@ -775,6 +816,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bank: cannot open %s: %s\n", args.journal.c_str(),
                  s.ToString().c_str());
     return 1;
+  }
+  if (args.take_over) {
+    // The epoch record must be in the stream before this node acts as the
+    // leader: that acknowledgement is the compare-and-set that won.
+    engram::Journal* journal = image.journal();
+    const uint64_t epoch_lsn = journal->epoch_record().base_lsn;
+    if (absl::Status s = journal->WaitDurable(epoch_lsn, absl::Seconds(60)); !s.ok()) {
+      std::fprintf(stderr, "bank: take-over lost: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("promoted epoch %llu at LSN %llu\n",
+                static_cast<unsigned long long>(journal->epoch()),
+                static_cast<unsigned long long>(epoch_lsn));
+    std::fflush(stdout);
   }
   const auto& rec = image.recovery();
   std::fprintf(stderr, "bank: recovered %llu streams, %llu events in %.3f s%s%s\n",

@@ -6,6 +6,7 @@
 // itself is SIGKILLed and restarted during a run: the run carries on, and
 // the copy made afterwards holds every transfer with no LSN missing or
 // twice (the replica's follower refuses either).
+#include <poll.h>
 #include <signal.h>
 
 #include <atomic>
@@ -17,6 +18,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "tests/examples/bank_child.h"
 #include "tests/replication/nats_server.h"
 #include "tests/temp_dir.h"
@@ -139,6 +142,71 @@ TEST_CASE("a replicated bank rides out a NATS server killed and restarted mid-ru
   REQUIRE(r.code == 0);
   CHECK(r.total == 20 * 1000);
   CHECK(r.transfers == kTransfers);
+}
+
+}  // namespace
+}  // namespace engram
+
+namespace engram {
+namespace {
+
+// Reads the child's output until a line starts with `prefix` (bounded).
+std::string ReadUntilLine(testing::Child& c, const std::string& prefix, absl::Duration timeout) {
+  std::string out;
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  while (absl::Now() < deadline) {
+    pollfd p{c.out, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = read(c.out, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (absl::StartsWith(out, prefix) || absl::StrContains(out, "\n" + prefix)) break;
+  }
+  return out;
+}
+
+TEST_CASE("a replica takes over a killed replicated leader by epoch, and the old one is fenced",
+          "[replication][bank]") {
+  testing::TempDir tmp;
+  auto nats = NatsServer::Start();
+  REQUIRE(nats.ok());
+  const std::string leader_dir = tmp.Sub("leader"), copy = tmp.Sub("copy");
+  Child run = Spawn({BANK_BINARY, "run", "--journal", leader_dir, "--accounts", "20",
+                     "--transfers", "1000000", "--durability", "replicated", "--nats",
+                     (*nats)->url(), "--threads", "2"});
+  std::string out = ReadUntilLine(run, "acked 2000", absl::Seconds(60));
+  kill(run.pid, SIGKILL);
+  std::string rest;
+  Finish(run, &rest);
+  out += rest;
+  const int64_t leader_acked = LastAcked(out);
+  REQUIRE(leader_acked >= 2000);
+
+  Child replica = Spawn({BANK_BINARY, "replica", "--nats", (*nats)->url(), "--journal", copy,
+                         "--take-over", "--transfers", "1000", "--threads", "2"});
+  std::string replica_out;
+  const int code = Finish(replica, &replica_out);
+  INFO("bank replica --take-over:\n" << replica_out);
+  REQUIRE(code == 0);
+  CHECK(absl::StrContains(replica_out, "promoted epoch 2 at LSN "));
+  CHECK(LastAcked(replica_out) == 1000);
+  const CheckResult r = Check(copy);
+  REQUIRE(r.code == 0);
+  CHECK(r.total == 20 * 1000);
+  CHECK(r.transfers >= leader_acked + 1000);
+
+  // The old leader comes back: the stream was written by epoch 2, so its
+  // epoch 2 would be a second one; it must not write.
+  Child old = Spawn({BANK_BINARY, "run", "--journal", leader_dir, "--accounts", "20",
+                     "--transfers", "10", "--durability", "replicated", "--nats",
+                     (*nats)->url()},
+                    /*merge_stderr=*/true);
+  std::string old_out;
+  CHECK(Finish(old, &old_out) == 1);
+  INFO(old_out);
+  CHECK(absl::StrContains(old_out, "another node took over"));
+  CHECK(LastAcked(old_out) == 0);
 }
 
 }  // namespace
