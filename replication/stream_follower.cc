@@ -1,6 +1,11 @@
 #include "engram/replication/stream_follower.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -17,6 +22,91 @@ namespace {
 
 std::string Where(const std::string& stream, uint64_t sequence) {
   return absl::StrFormat("stream %s sequence %u", stream, sequence);
+}
+
+}  // namespace
+
+namespace {
+
+// The copy's record at `lsn` equals the stream's.
+absl::StatusOr<bool> SameRecord(JetStream& js, const std::string& stream, const std::string& dir,
+                                uint64_t lsn) {
+  absl::StatusOr<JetStreamMessage> m = internal::FindMessageHolding(js, stream, lsn);
+  if (absl::IsNotFound(m.status())) return false;
+  if (!m.ok()) return m.status();
+  absl::StatusOr<internal::ReplicatedRecords> records =
+      internal::ParseReplicatedRecords(m->data, Where(stream, m->sequence));
+  if (!records.ok()) return records.status();
+  absl::StatusOr<std::unique_ptr<Reader>> reader = Reader::Open(dir, lsn);
+  if (!reader.ok()) return reader.status();
+  RecordView mine;
+  absl::StatusOr<bool> got = (*reader)->Next(&mine);
+  if (!got.ok()) return got.status();
+  return *got && mine.bytes == records->records[lsn - records->first_lsn].bytes;
+}
+
+// Rewrites the journal in `dir` to its records up to `keep` (same id, same
+// bytes), moving the rest, as stored, into `diverged`. The new journal is
+// built beside it and swapped in by two renames; returns the records cut.
+absl::StatusOr<uint64_t> CutAfter(const std::string& dir, uint64_t keep, uint64_t journal_id,
+                                  JournalOptions options, const std::string& diverged_name) {
+  const std::string fresh = dir + ".cut-tmp", old = dir + ".cut-old";
+  std::error_code ec;
+  std::filesystem::remove_all(fresh, ec);
+  std::filesystem::remove_all(old, ec);
+  options.journal_id = journal_id;
+  options.create_if_missing = true;
+  absl::StatusOr<std::unique_ptr<Journal>> out = Journal::Open(fresh, options);
+  if (!out.ok()) return out.status();
+  absl::StatusOr<std::unique_ptr<Reader>> reader = Reader::Open(dir, 1);
+  if (!reader.ok()) return reader.status();
+  std::string cut;
+  uint64_t cut_records = 0;
+  // The batch being gathered, its bytes copied out of the reader's mapping
+  // (a deque: its strings never move, so the views into them stay valid).
+  std::deque<std::string> held;
+  std::vector<RecordView> batch;
+  auto flush = [&]() -> absl::Status {
+    if (batch.empty()) return absl::OkStatus();
+    absl::StatusOr<uint64_t> a = (*out)->AppendCopy(batch);
+    batch.clear();
+    held.clear();
+    return a.status();
+  };
+  for (;;) {
+    RecordView v;
+    absl::StatusOr<bool> got = (*reader)->Next(&v);
+    if (!got.ok()) return got.status();
+    if (!*got) break;
+    if (v.lsn > keep) {
+      cut.append(v.bytes.data(), v.bytes.size());
+      ++cut_records;
+      continue;
+    }
+    if (v.batch_count != 0) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+    }
+    const std::string& bytes = held.emplace_back(v.bytes);
+    v.bytes = bytes;
+    v.payload = absl::string_view(bytes).substr(bytes.size() - v.payload.size());
+    batch.push_back(v);
+  }
+  if (absl::Status s = flush(); !s.ok()) return s;
+  if (absl::Status s = (*out)->Close(); !s.ok()) return s;
+  {
+    std::FILE* f = std::fopen((fresh + "/" + diverged_name).c_str(), "wb");
+    if (f == nullptr) return absl::InternalError("cannot create " + fresh + "/" + diverged_name);
+    const bool ok = std::fwrite(cut.data(), 1, cut.size(), f) == cut.size() &&
+                    std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+    std::fclose(f);
+    if (!ok) return absl::InternalError("cannot write " + fresh + "/" + diverged_name);
+  }
+  std::filesystem::rename(dir, old, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", dir, ": ", ec.message()));
+  std::filesystem::rename(fresh, dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", fresh, ": ", ec.message()));
+  std::filesystem::remove_all(old, ec);
+  return cut_records;
 }
 
 }  // namespace
@@ -39,6 +129,40 @@ absl::StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::Open(
   // A directory without segments (missing or empty) is a new copy.
   absl::Status is_journal = Reader::Open(dir, 0).status();
   if (!is_journal.ok() && !absl::IsNotFound(is_journal)) return is_journal;
+  if (is_journal.ok() && f->options_.cut_divergent_tail) {
+    // Find the last record the copy shares with the stream (a binary
+    // search: the copy and the stream agree up to some LSN, and differ
+    // after it), and cut after it.
+    uint64_t last = 0, journal_id = 0, epoch = 0;
+    {
+      absl::StatusOr<std::unique_ptr<Journal>> j = Journal::Open(dir, jo);
+      if (!j.ok()) return j.status();
+      last = (*j)->last_lsn();
+      journal_id = (*j)->journal_id();
+      epoch = (*j)->recovery().last_epoch.has_value() ? (*j)->recovery().last_epoch->epoch : 0;
+      if (absl::Status s = (*j)->Close(); !s.ok()) return s;
+    }
+    absl::StatusOr<bool> same_last = last == 0 ? true : SameRecord(*f->js_, stream, dir, last);
+    if (!same_last.ok()) return same_last.status();
+    if (!*same_last) {
+      uint64_t lo = 0, hi = last;  // invariant: lo shared (0: nothing), hi not
+      while (hi - lo > 1) {
+        const uint64_t mid = lo + (hi - lo) / 2;
+        absl::StatusOr<bool> same = SameRecord(*f->js_, stream, dir, mid);
+        if (!same.ok()) return same.status();
+        (*same ? lo : hi) = mid;
+      }
+      const std::string name = absl::StrCat("diverged-", epoch);
+      absl::StatusOr<uint64_t> cut = CutAfter(dir, lo, journal_id, jo, name);
+      if (!cut.ok()) {
+        return absl::Status(cut.status().code(),
+                            absl::StrCat(dir, ": cutting the divergent tail after LSN ", lo, ": ",
+                                         cut.status().message()));
+      }
+      f->divergent_records_ = *cut;
+      f->divergent_file_ = dir + "/" + name;
+    }
+  }
   if (is_journal.ok()) {
     absl::StatusOr<std::unique_ptr<Journal>> existing = Journal::Open(dir, jo);
     if (!existing.ok()) return existing.status();

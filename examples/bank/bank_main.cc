@@ -48,7 +48,11 @@
 //     second. With --until-caught-up it exits 0 once DIR2 holds every
 //     message the stream had when it started (`caught up at LSN L ...`);
 //     `bank check --journal DIR2` then holds the bank contract even if the
-//     leader's own journal is gone.
+//     leader's own journal is gone. A DIR2 that holds records the stream
+//     does not (the journal of an old leader another node took over from)
+//     is cut back to the last record it shares with the stream; the cut
+//     records are kept in DIR2/diverged-<epoch> and reported
+//     (`cut N divergent records after LSN L into FILE`).
 //   bank replica ... --take-over [--transfers N] [--threads T] [--seed S]
 //     Catches up, then becomes the writer of DIR2 at durability replicated
 //     on the same stream: its epoch record is published with ExpectLastSeq
@@ -692,6 +696,9 @@ int ReplicaCommand(const Args& a) {
   const uint64_t target = info->last_sequence;
   engram::StreamFollower::Options options;
   options.stream = a.stream;
+  // An old leader's journal that another node took over from: cut back to
+  // what it shares with the stream, then follow.
+  options.cut_divergent_tail = true;
   std::unique_ptr<engram::StreamFollower> follower;
   // An empty stream: nothing to copy yet (a leader killed before its first
   // message); wait for one unless only what is there now was asked for.
@@ -700,6 +707,12 @@ int ReplicaCommand(const Args& a) {
         engram::StreamFollower::Open(js, a.journal, options);
     if (f.ok()) {
       follower = *std::move(f);
+      if (follower->divergent_records() > 0) {
+        std::printf("cut %llu divergent records after LSN %llu into %s\n",
+                    static_cast<unsigned long long>(follower->divergent_records()),
+                    static_cast<unsigned long long>(follower->last_lsn()),
+                    follower->divergent_file().c_str());
+      }
       break;
     }
     if (!absl::IsNotFound(f.status()) || a.until_caught_up || a.take_over) {

@@ -207,6 +207,28 @@ TEST_CASE("a replica takes over a killed replicated leader by epoch, and the old
   INFO(old_out);
   CHECK(absl::StrContains(old_out, "another node took over"));
   CHECK(LastAcked(old_out) == 0);
+
+  // It follows instead: its divergent tail (what it synced but the stream
+  // never took, and its own epoch record if it wrote one) is cut and kept.
+  Child follow = Spawn({BANK_BINARY, "replica", "--nats", (*nats)->url(), "--journal",
+                        leader_dir, "--until-caught-up"});
+  std::string follow_out;
+  REQUIRE(Finish(follow, &follow_out) == 0);
+  INFO("old leader as replica:\n" << follow_out);
+  CHECK(absl::StrContains(follow_out, "caught up at LSN "));
+  // Both journals now hold the stream: the same image at its end.
+  const size_t at = follow_out.find("caught up at LSN ");
+  REQUIRE(at != std::string::npos);
+  const std::string lsn = follow_out.substr(at + 17, follow_out.find(' ', at + 17) - at - 17);
+  auto hash = [&](const std::string& dir) {
+    Child h = Spawn({BANK_BINARY, "hash", "--journal", dir, "--at", lsn});
+    std::string o;
+    REQUIRE(Finish(h, &o) == 0);
+    return o;
+  };
+  const std::string h_old = hash(leader_dir), h_new = hash(copy);
+  CHECK_FALSE(h_old.empty());
+  CHECK(h_old == h_new);
 }
 
 }  // namespace

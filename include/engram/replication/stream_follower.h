@@ -39,6 +39,13 @@ class StreamFollower {
     // record_epochs is turned off (the copy holds the leader's epochs) and
     // journal_id is the stream's.
     JournalOptions journal;
+    // A copy whose last records differ from the stream's (an old leader
+    // that another node took over from) is cut back to the last record it
+    // shares with the stream, and follows from there. The records cut are
+    // kept in <dir>/diverged-<epoch> (records as stored, back to back; the
+    // epoch is the copy's last) and counted in divergent_records(). Off:
+    // such a copy fails Open.
+    bool cut_divergent_tail = false;
     Options() { journal.durability = Durability::kSync; }
   };
 
@@ -72,6 +79,10 @@ class StreamFollower {
   // The highest epoch among the messages copied.
   uint64_t last_epoch() const { return last_epoch_; }
   uint64_t journal_id() const { return journal_id_; }
+  // cut_divergent_tail: the records Open cut (0: none), and the file that
+  // keeps them.
+  uint64_t divergent_records() const { return divergent_records_; }
+  const std::string& divergent_file() const { return divergent_file_; }
   Journal& journal() { return *journal_; }  // until Close
   // Syncs and closes the copy.
   absl::Status Close();
@@ -91,6 +102,8 @@ class StreamFollower {
   uint64_t last_lsn_ = 0;
   uint64_t last_sequence_ = 0;
   uint64_t last_epoch_ = 0;
+  uint64_t divergent_records_ = 0;
+  std::string divergent_file_;
 };
 
 }  // namespace engram
