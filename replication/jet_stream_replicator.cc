@@ -80,7 +80,10 @@ class JetStreamReplicator::Impl : public std::enable_shared_from_this<Impl> {
 
   absl::StatusOr<Tail> ReadTail();
   // OK if shipping may resume after `tail`; else why this writer must stop.
-  absl::Status Decide(const Tail& tail) ABSL_LOCKS_EXCLUDED(mu_);
+  // `at_start`: Start's decision, where a stream ahead of this journal is
+  // kAborted (catch up and retry: a copy that is about to take over races
+  // the last messages of the leader it replaces), not final.
+  absl::Status Decide(const Tail& tail, bool at_start = false) ABSL_LOCKS_EXCLUDED(mu_);
   // The stream holds this writer's epoch record at epoch_lsn_ (not another
   // node's record of the same epoch number).
   absl::StatusOr<bool> StreamHoldsOurEpochRecord(const Tail& tail);
@@ -186,7 +189,7 @@ absl::StatusOr<bool> JetStreamReplicator::Impl::StreamHoldsOurEpochRecord(const 
   return records->records[epoch_lsn_ - records->first_lsn].bytes == ours;
 }
 
-absl::Status JetStreamReplicator::Impl::Decide(const Tail& tail) {
+absl::Status JetStreamReplicator::Impl::Decide(const Tail& tail, bool at_start) {
   const std::string& s = options_.stream;
   if (tail.empty) {
     if (tail.sequence != 0) {
@@ -227,7 +230,7 @@ absl::Status JetStreamReplicator::Impl::Decide(const Tail& tail) {
   }
   // An older epoch's records: they must end before this writer's.
   if (tail.last_lsn > context_.last_lsn) {
-    return absl::FailedPreconditionError(absl::StrFormat(
+    return absl::Status(at_start ? absl::StatusCode::kAborted : absl::StatusCode::kFailedPrecondition, absl::StrFormat(
         "stream %s holds LSN %u (epoch %u, sequence %u) but this journal held only LSNs up "
         "to %u when epoch %u began: the stream has records this journal lacks; restore the "
         "journal from the stream (a replica) first",
@@ -259,7 +262,7 @@ absl::Status JetStreamReplicator::Impl::Start(ReplicationContext context) {
   start_tail_.reset();
   absl::StatusOr<Tail> tail = ReadTail();
   if (tail.ok()) {
-    if (absl::Status d = Decide(*tail); !d.ok()) return d;
+    if (absl::Status d = Decide(*tail, /*at_start=*/true); !d.ok()) return d;
     start_tail_ = *tail;
   } else if (Transient(tail.status())) {
     // Unreachable now: the thread keeps trying; nothing is acknowledged.

@@ -825,7 +825,18 @@ int main(int argc, char** argv) {
   };
   if (args.command == "standby") return StandbyCommand(args, system, image, image_options);
   const auto start = std::chrono::steady_clock::now();
-  if (absl::Status s = image.Open(args.journal, image_options); !s.ok()) {
+  absl::Status opened = image.Open(args.journal, image_options);
+  // --take-over raced the last messages of the leader it replaces (they
+  // reached the stream after the copy caught up): catch up and try again.
+  for (int attempt = 1; args.take_over && absl::IsAborted(opened) && attempt <= 20; ++attempt) {
+    std::fprintf(stderr, "bank: the stream moved on while taking over (%s); catching up again\n",
+                 std::string(opened.message()).c_str());
+    Args again = args;
+    again.command = "replica";
+    if (const int code = ReplicaCommand(again); code >= 0) return code == 0 ? 1 : code;
+    opened = image.Open(args.journal, image_options);
+  }
+  if (absl::Status s = opened; !s.ok()) {
     std::fprintf(stderr, "bank: cannot open %s: %s\n", args.journal.c_str(),
                  s.ToString().c_str());
     return 1;

@@ -120,7 +120,8 @@ class JetStreamReplicator final : public Replicator {
   // Replicator. Start fails (so Journal::Open fails) when the stream's last
   // message is another journal's, of this writer's epoch or a newer one
   // (another node took over: follow it), or past this journal's last LSN
-  // (this journal lost records the stream holds). An unreachable stream is
+  // (kAborted: this journal lacks records the stream holds; a copy catching
+  // up to take over may catch up again and retry). An unreachable stream is
   // not an error: the thread keeps trying, and nothing is acknowledged
   // meanwhile.
   [[nodiscard]] absl::Status Start(ReplicationContext context) override;
