@@ -320,6 +320,10 @@ struct NatsJetStream::Impl {
   // PublishAsync once that call returned.
   static void OnAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
     Impl* self = static_cast<Impl*>(closure);
+    // Read msg before handing it over: once PublishAsync may destroy it,
+    // this thread must not touch it.
+    const char* raw_subject = natsMsg_GetSubject(msg);
+    const std::string subject = raw_subject == nullptr ? "?" : raw_subject;
     Pending pending;
     bool found = false;
     bool destroy = true;
@@ -343,7 +347,7 @@ struct NatsJetStream::Impl {
     } else if (pa != nullptr) {
       result = JetStreamAck{pa->Sequence, pa->Duplicate};
     } else {
-      result = self->PublishError(natsMsg_GetSubject(msg), pae, pending.max_wait_ms);
+      result = self->PublishError(subject, pae, pending.max_wait_ms);
     }
     if (destroy) natsMsg_Destroy(msg);
     if (!found) {
@@ -357,10 +361,9 @@ struct NatsJetStream::Impl {
     self->cv.SignalAll();
   }
 
-  absl::Status PublishError(const char* subject, const jsPubAckErr* pae,
+  absl::Status PublishError(const std::string& subject, const jsPubAckErr* pae,
                             int64_t max_wait_ms) const {
-    const std::string context =
-        absl::StrCat("publish to ", subject == nullptr ? "?" : subject, " at ", url);
+    const std::string context = absl::StrCat("publish to ", subject, " at ", url);
     if (pae == nullptr) return absl::InternalError(absl::StrCat(context, ": no result"));
     if (pae->Err == NATS_TIMEOUT) {
       return absl::DeadlineExceededError(
@@ -717,6 +720,7 @@ absl::StatusOr<JetStreamInfo> NatsJetStream::StreamInfo(const std::string& strea
   info.messages = si->State.Msgs;
   info.bytes = si->State.Bytes;
   info.replicas = si->Config != nullptr ? static_cast<int>(si->Config->Replicas) : 0;
+  if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) info.leader = si->Cluster->Leader;
   jsStreamInfo_Destroy(si);
   return info;
 }

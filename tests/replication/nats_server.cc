@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -255,20 +256,28 @@ absl::Status NatsServer::Stop() {
 void NatsServer::Pause() {
   if (pid_ <= 0) return;
   kill(pid_, SIGSTOP);
-  // kill() returns before the process has stopped: wait (bounded) until
-  // /proc shows it stopped, so that nothing sent after Pause is answered.
-  const std::string stat = absl::StrCat("/proc/", pid_, "/stat");
+  // kill() returns before the process has stopped: a process-directed stop
+  // is carried out by one of its threads, and the others run on until it
+  // does. Wait (bounded) until /proc shows every thread stopped, so that
+  // nothing sent after Pause is answered.
+  const std::string tasks = absl::StrCat("/proc/", pid_, "/task");
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
-    std::ifstream in(stat);
-    std::string line;
-    std::getline(in, line);
-    // "pid (comm) S ...": the state follows the last ')'.
-    const size_t paren = line.rfind(')');
-    if (paren != std::string::npos && paren + 2 < line.size() &&
-        (line[paren + 2] == 'T' || line[paren + 2] == 't')) {
-      return;
+    bool all_stopped = true;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream in(task.path() / "stat");
+      std::string line;
+      std::getline(in, line);
+      // "tid (comm) S ...": the state follows the last ')'.
+      const size_t paren = line.rfind(')');
+      const char state = paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+      if (state != 'T' && state != 't') {
+        all_stopped = false;
+        break;
+      }
     }
+    if (!ec && all_stopped) return;
     absl::SleepFor(absl::Milliseconds(1));
   }
 }

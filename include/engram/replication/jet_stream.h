@@ -67,6 +67,8 @@ struct JetStreamInfo {
   uint64_t messages = 0;
   uint64_t bytes = 0;
   int replicas = 0;
+  // The server that leads the stream (its name; "" when not clustered).
+  std::string leader;
 };
 
 struct JetStreamPublish {
