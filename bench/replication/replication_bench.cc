@@ -146,11 +146,10 @@ std::unique_ptr<engram::Journal> OpenReplicated(const std::string& dir, const st
   return *std::move(j);
 }
 
-// engram: one thread appends records (batches of 32) for about `seconds`,
-// then waits until the last is durable at kReplicated.
-Rate Replicated(const std::string& dir, const std::string& url, const std::string& stream,
-                const std::string& subject, const Config& cfg, int replicas) {
-  auto j = OpenReplicated(dir, url, stream, subject, cfg, replicas);
+// One thread appends records (batches of 32) to `j` for about `seconds`,
+// then waits until the last is durable at the journal's level, and closes
+// it. Returns records/s and MB/s of record bytes.
+Rate AppendUntilDurable(engram::Journal& j, const Config& cfg) {
   const std::string payload(cfg.record_payload, 'e');
   std::vector<engram::RecordInput> batch(32);
   for (auto& r : batch) {
@@ -161,23 +160,23 @@ Rate Replicated(const std::string& dir, const std::string& url, const std::strin
   uint64_t last = 0, records = 0;
   const auto start = Clock::now();
   while (engram::bench::SecondsSince(start) < cfg.seconds) {
-    auto lsn = j->AppendBatch(batch);
+    auto lsn = j.AppendBatch(batch);
     if (!lsn.ok()) Die(lsn.status().ToString());
     last = *lsn + batch.size() - 1;
     records += batch.size();
-    // Keep the writer within reach of the stream: at most ~4 s of backlog
-    // would only measure the queue.
+    // Keep the writer within reach of the durable LSN: a backlog of
+    // seconds would only measure the queue.
     if (records % (32 * 1024) == 0) {
-      if (absl::Status s = j->WaitDurable(last - std::min<uint64_t>(last, 200000),
-                                          absl::Seconds(60));
+      if (absl::Status s = j.WaitDurable(last - std::min<uint64_t>(last, 200000),
+                                         absl::Seconds(60));
           !s.ok()) {
         Die(s.ToString());
       }
     }
   }
-  if (absl::Status s = j->WaitDurable(last, absl::Seconds(120)); !s.ok()) Die(s.ToString());
+  if (absl::Status s = j.WaitDurable(last, absl::Seconds(120)); !s.ok()) Die(s.ToString());
   const double secs = engram::bench::SecondsSince(start);
-  if (absl::Status s = j->Close(); !s.ok()) Die(s.ToString());
+  if (absl::Status s = j.Close(); !s.ok()) Die(s.ToString());
   const double record_bytes = 56.0 + cfg.record_payload;
   Rate r;
   r.records_per_s = records / secs;
@@ -186,35 +185,21 @@ Rate Replicated(const std::string& dir, const std::string& url, const std::strin
   return r;
 }
 
+// engram at kReplicated.
+Rate Replicated(const std::string& dir, const std::string& url, const std::string& stream,
+                const std::string& subject, const Config& cfg, int replicas) {
+  auto j = OpenReplicated(dir, url, stream, subject, cfg, replicas);
+  return AppendUntilDurable(*j, cfg);
+}
+
 // The same appender at kSync alone (no replication): the local bound the
-// replicated figure shares the disk with.
+// replicated figure shares the disk and the cores with.
 double LocalSyncMbPerS(const std::string& dir, const Config& cfg) {
   engram::JournalOptions o;
   o.durability = engram::Durability::kSync;
   auto j = engram::Journal::Open(dir, o);
   if (!j.ok()) Die(j.status().ToString());
-  const std::string payload(cfg.record_payload, 's');
-  std::vector<engram::RecordInput> batch(32);
-  for (auto& r : batch) {
-    r.stream_id = 1;
-    r.type_id = 1;
-    r.payload = payload;
-  }
-  uint64_t last = 0, records = 0;
-  const auto start = Clock::now();
-  while (engram::bench::SecondsSince(start) < cfg.seconds) {
-    auto lsn = (*j)->AppendBatch(batch);
-    if (!lsn.ok()) Die(lsn.status().ToString());
-    last = *lsn + batch.size() - 1;
-    records += batch.size();
-    if (records % (32 * 1024) == 0) {
-      (*j)->WaitDurable(last - std::min<uint64_t>(last, 200000), absl::Seconds(60)).IgnoreError();
-    }
-  }
-  if (absl::Status s = (*j)->WaitDurable(last, absl::Seconds(120)); !s.ok()) Die(s.ToString());
-  const double secs = engram::bench::SecondsSince(start);
-  (*j)->Close().IgnoreError();
-  return records * (56.0 + cfg.record_payload) / secs / 1e6;
+  return AppendUntilDurable(**j, cfg).mb_per_s;
 }
 
 double Percentile(std::vector<double> v, double p) {

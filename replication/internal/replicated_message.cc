@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "journal/internal/format.h"
+#include "journal/internal/segment_scanner.h"
 
 namespace engram::internal {
 
@@ -59,21 +60,10 @@ absl::StatusOr<ReplicatedRecords> ParseReplicatedRecords(absl::string_view body,
       if (h.batch_count == 0) return bad("a batch member without its head");
       batch_left = h.batch_count - 1;
     }
-    RecordView v;
-    v.lsn = h.lsn;
-    v.stream_id = h.stream_id;
-    v.stream_version = h.stream_version;
-    v.type_id = h.type_id;
-    v.schema_version = h.schema_version;
-    v.flags = h.flags;
-    v.timestamp_ns = h.timestamp_ns;
-    v.batch_count = h.batch_count;
-    v.payload = absl::string_view(reinterpret_cast<const char*>(payload),
-                                  h.size - kRecordHeaderSize);
-    v.bytes = body.substr(offset, h.size);
-    if (out.records.empty()) out.first_lsn = h.lsn;
+    // Checked above: the record lies whole inside the body.
+    out.records.push_back(DecodeRecord(data, offset));
+    if (out.records.size() == 1) out.first_lsn = h.lsn;
     out.last_lsn = h.lsn;
-    out.records.push_back(v);
     offset += h.size;
   }
   if (batch_left > 0) return bad(absl::StrFormat("a batch lacks its last %u records", batch_left));

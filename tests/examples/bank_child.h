@@ -18,6 +18,17 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
+// ENGRAM_TEST_ASAN: built with AddressSanitizer (GCC or clang), whose
+// slower processes get fewer rounds (ENGRAM_TSAN is set by the build).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ENGRAM_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define ENGRAM_TEST_ASAN 1
+#endif
+
 namespace engram::testing {
 
 struct Child {

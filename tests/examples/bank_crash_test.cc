@@ -24,15 +24,6 @@
 
 namespace {
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ENGRAM_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define ENGRAM_TEST_ASAN 1
-#endif
-
 #ifdef ENGRAM_TSAN
 constexpr int kRounds = 6;
 #elif defined(ENGRAM_TEST_ASAN)

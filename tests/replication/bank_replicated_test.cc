@@ -35,20 +35,28 @@ using testing::LastAcked;
 using testing::NatsServer;
 using testing::Spawn;
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ENGRAM_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define ENGRAM_TEST_ASAN 1
-#endif
-
 #if defined(ENGRAM_TSAN) || defined(ENGRAM_TEST_ASAN)
 constexpr int kRounds = 4;
 #else
 constexpr int kRounds = 10;
 #endif
+
+// The LSN of `bank replica`'s "caught up at LSN L ..." line.
+std::string CaughtUpLsn(const std::string& out) {
+  const std::string line = "caught up at LSN ";
+  const size_t at = out.find(line);
+  REQUIRE(at != std::string::npos);
+  const size_t from = at + line.size();
+  return out.substr(from, out.find(' ', from) - from);
+}
+
+// What `bank hash --at lsn` prints for `dir`.
+std::string HashAt(const std::string& dir, const std::string& lsn) {
+  Child h = Spawn({BANK_BINARY, "hash", "--journal", dir, "--at", lsn});
+  std::string out;
+  REQUIRE(Finish(h, &out) == 0);
+  return out;
+}
 
 // Copies `stream` into `dir` and returns bank check's verdict on the copy
 // (exit 3 when the stream was empty: nothing was written).
@@ -144,11 +152,6 @@ TEST_CASE("a replicated bank rides out a NATS server killed and restarted mid-ru
   CHECK(r.transfers == kTransfers);
 }
 
-}  // namespace
-}  // namespace engram
-
-namespace engram {
-namespace {
 
 // Reads the child's output until a line starts with `prefix` (bounded).
 std::string ReadUntilLine(testing::Child& c, const std::string& prefix, absl::Duration timeout) {
@@ -166,15 +169,20 @@ std::string ReadUntilLine(testing::Child& c, const std::string& prefix, absl::Du
   return out;
 }
 
+// A replicated `bank run` with far more transfers than a test lets it do.
+Child StartLeader(const NatsServer& nats, const std::string& dir, bool merge_stderr) {
+  return Spawn({BANK_BINARY, "run", "--journal", dir, "--accounts", "20", "--transfers",
+                "1000000", "--durability", "replicated", "--nats", nats.url(), "--threads", "2"},
+               merge_stderr);
+}
+
 TEST_CASE("a replica takes over a killed replicated leader by epoch, and the old one is fenced",
           "[replication][bank]") {
   testing::TempDir tmp;
   auto nats = NatsServer::Start();
   REQUIRE(nats.ok());
   const std::string leader_dir = tmp.Sub("leader"), copy = tmp.Sub("copy");
-  Child run = Spawn({BANK_BINARY, "run", "--journal", leader_dir, "--accounts", "20",
-                     "--transfers", "1000000", "--durability", "replicated", "--nats",
-                     (*nats)->url(), "--threads", "2"});
+  Child run = StartLeader(**nats, leader_dir, /*merge_stderr=*/false);
   std::string out = ReadUntilLine(run, "acked 2000", absl::Seconds(60));
   kill(run.pid, SIGKILL);
   std::string rest;
@@ -217,25 +225,12 @@ TEST_CASE("a replica takes over a killed replicated leader by epoch, and the old
   INFO("old leader as replica:\n" << follow_out);
   CHECK(absl::StrContains(follow_out, "caught up at LSN "));
   // Both journals now hold the stream: the same image at its end.
-  const size_t at = follow_out.find("caught up at LSN ");
-  REQUIRE(at != std::string::npos);
-  const std::string lsn = follow_out.substr(at + 17, follow_out.find(' ', at + 17) - at - 17);
-  auto hash = [&](const std::string& dir) {
-    Child h = Spawn({BANK_BINARY, "hash", "--journal", dir, "--at", lsn});
-    std::string o;
-    REQUIRE(Finish(h, &o) == 0);
-    return o;
-  };
-  const std::string h_old = hash(leader_dir), h_new = hash(copy);
+  const std::string lsn = CaughtUpLsn(follow_out);
+  const std::string h_old = HashAt(leader_dir, lsn), h_new = HashAt(copy, lsn);
   CHECK_FALSE(h_old.empty());
   CHECK(h_old == h_new);
 }
 
-}  // namespace
-}  // namespace engram
-
-namespace engram {
-namespace {
 
 TEST_CASE("a stale replicated leader (SIGSTOP) is fenced once a replica took over",
           "[replication][bank]") {
@@ -243,10 +238,7 @@ TEST_CASE("a stale replicated leader (SIGSTOP) is fenced once a replica took ove
   auto nats = NatsServer::Start();
   REQUIRE(nats.ok());
   const std::string leader_dir = tmp.Sub("leader"), copy = tmp.Sub("copy");
-  Child run = Spawn({BANK_BINARY, "run", "--journal", leader_dir, "--accounts", "20",
-                     "--transfers", "1000000", "--durability", "replicated", "--nats",
-                     (*nats)->url(), "--threads", "2"},
-                    /*merge_stderr=*/true);
+  Child run = StartLeader(**nats, leader_dir, /*merge_stderr=*/true);
   std::string out = ReadUntilLine(run, "acked 2000", absl::Seconds(60));
   REQUIRE(absl::StrContains(out, "acked 2000"));
   kill(run.pid, SIGSTOP);  // hung, its lock and its connection kept
@@ -285,16 +277,8 @@ TEST_CASE("a stale replicated leader (SIGSTOP) is fenced once a replica took ove
   INFO("old leader as replica:\n" << follow_out);
   // (It usually cuts records the stream never took, `cut N divergent
   // records`; whether any were left depends on the instant of the pause.)
-  const size_t at = follow_out.find("caught up at LSN ");
-  REQUIRE(at != std::string::npos);
-  const std::string lsn = follow_out.substr(at + 17, follow_out.find(' ', at + 17) - at - 17);
-  auto hash = [&](const std::string& dir) {
-    Child h = Spawn({BANK_BINARY, "hash", "--journal", dir, "--at", lsn});
-    std::string o;
-    REQUIRE(Finish(h, &o) == 0);
-    return o;
-  };
-  CHECK(hash(leader_dir) == hash(copy));
+  const std::string lsn = CaughtUpLsn(follow_out);
+  CHECK(HashAt(leader_dir, lsn) == HashAt(copy, lsn));
 }
 
 }  // namespace
