@@ -57,7 +57,7 @@
 //     Catches up, then becomes the writer of DIR2 at durability replicated
 //     on the same stream: its epoch record is published with ExpectLastSeq
 //     = the last sequence copied, and only once the stream took it does it
-//     print `promoted epoch E at LSN L` and go on as `bank run` (finishing
+//     print `promoted epoch E at LSN L in T ms` and go on as `bank run` (finishing
 //     the transfers in flight, then N new ones, `acked K` as `bank run`
 //     prints it).
 //     Exit 1 (`take-over lost`) if another writer got there first.
@@ -850,9 +850,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bank: take-over lost: %s\n", s.ToString().c_str());
       return 1;
     }
-    std::printf("promoted epoch %llu at LSN %llu\n",
+    // T: from the copy caught up to the stream holding this epoch record
+    // (recovery, the stream's tail checked, the epoch published).
+    std::printf("promoted epoch %llu at LSN %llu in %.0f ms\n",
                 static_cast<unsigned long long>(journal->epoch()),
-                static_cast<unsigned long long>(epoch_lsn));
+                static_cast<unsigned long long>(epoch_lsn), Since(start) * 1e3);
     std::fflush(stdout);
   }
   const auto& rec = image.recovery();
