@@ -65,6 +65,16 @@ void MakeStream(engram::JetStream& js, const std::string& name, const std::strin
   if (absl::Status s = js.EnsureStream(c); !s.ok()) Die(s.ToString());
 }
 
+// engram's JetStream client on `url` with the benchmark's in-flight bound.
+std::unique_ptr<engram::NatsJetStream> ConnectOrDie(const std::string& url, const Config& cfg) {
+  engram::NatsConnectOptions n;
+  n.url = url;
+  n.max_pending = static_cast<int>(cfg.in_flight);
+  auto js = engram::NatsJetStream::Connect(n);
+  if (!js.ok()) Die(js.status().ToString());
+  return *std::move(js);
+}
+
 struct Rate {
   double messages_per_s = 0;
   double mb_per_s = 0;
@@ -73,7 +83,7 @@ struct Rate {
 
 // The peer: raw js_PublishAsync of `message_bytes` messages for about
 // `seconds`, MaxPending = in_flight, MsgId + ExpectLastSeq + MaxWait on each.
-Rate RawPublish(const std::string& url, const std::string& stream, const std::string& subject,
+Rate RawPublish(const std::string& url, const std::string& subject,
                 const Config& cfg) {
   natsConnection* nc = nullptr;
   natsOptions* opts = nullptr;
@@ -114,7 +124,6 @@ Rate RawPublish(const std::string& url, const std::string& stream, const std::st
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
   natsOptions_Destroy(opts);
-  (void)stream;
   Rate r;
   r.messages_per_s = n / secs;
   r.mb_per_s = n * cfg.message_bytes / secs / 1e6;
@@ -125,12 +134,8 @@ std::unique_ptr<engram::Journal> OpenReplicated(const std::string& dir, const st
                                                 const std::string& stream,
                                                 const std::string& subject, const Config& cfg,
                                                 int replicas) {
-  engram::NatsConnectOptions n;
-  n.url = url;
-  n.max_pending = static_cast<int>(cfg.in_flight);
-  auto js = engram::NatsJetStream::Connect(n);
-  if (!js.ok()) Die(js.status().ToString());
-  MakeStream(**js, stream, subject, replicas);
+  std::unique_ptr<engram::NatsJetStream> js = ConnectOrDie(url, cfg);
+  MakeStream(*js, stream, subject, replicas);
   engram::JetStreamReplicatorOptions r;
   r.stream = stream;
   r.subject = subject;
@@ -140,7 +145,7 @@ std::unique_ptr<engram::Journal> OpenReplicated(const std::string& dir, const st
   o.durability = engram::Durability::kReplicated;
   o.record_epochs = true;
   o.replicator = std::make_shared<engram::JetStreamReplicator>(
-      std::shared_ptr<engram::JetStream>(*std::move(js)), r);
+      std::shared_ptr<engram::JetStream>(std::move(js)), r);
   auto j = engram::Journal::Open(dir, o);
   if (!j.ok()) Die(j.status().ToString());
   return *std::move(j);
@@ -219,9 +224,7 @@ void Latency(const std::string& dir, const std::string& url, const Config& cfg) 
   auto local = engram::Journal::Open(dir + "/sync", so);
   if (!local.ok()) Die(local.status().ToString());
   {
-    auto admin = engram::NatsJetStream::Connect(engram::NatsConnectOptions{.url = url});
-    if (!admin.ok()) Die(admin.status().ToString());
-    MakeStream(**admin, "LATRAW", "bench.latraw", 1);
+    MakeStream(*ConnectOrDie(url, cfg), "LATRAW", "bench.latraw", 1);
   }
   natsConnection* nc = nullptr;
   CheckNats(natsConnection_ConnectTo(&nc, url.c_str()), "connect");
@@ -269,12 +272,10 @@ void Latency(const std::string& dir, const std::string& url, const Config& cfg) 
 
 void Throughput(const std::string& url, int replicas, const engram::testing::TempDir& tmp,
                 const Config& cfg) {
-  auto js = engram::NatsJetStream::Connect(engram::NatsConnectOptions{.url = url});
-  if (!js.ok()) Die(js.status().ToString());
   const std::string raw_stream = absl::StrCat("RAW", replicas);
   const std::string raw_subject = absl::StrCat("bench.raw", replicas);
-  MakeStream(**js, raw_stream, raw_subject, replicas);
-  const Rate raw = RawPublish(url, raw_stream, raw_subject, cfg);
+  MakeStream(*ConnectOrDie(url, cfg), raw_stream, raw_subject, replicas);
+  const Rate raw = RawPublish(url, raw_subject, cfg);
   const Rate eng = Replicated(tmp.Sub(absl::StrCat("journal", replicas)), url,
                               absl::StrCat("ENG", replicas), absl::StrCat("bench.eng", replicas),
                               cfg, replicas);
