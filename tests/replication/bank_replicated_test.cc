@@ -41,6 +41,22 @@ constexpr int kRounds = 4;
 constexpr int kRounds = 10;
 #endif
 
+// Reads the child's output until a line starts with `prefix` (bounded).
+std::string ReadUntilLine(testing::Child& c, const std::string& prefix, absl::Duration timeout) {
+  std::string out;
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  while (absl::Now() < deadline) {
+    pollfd p{c.out, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = read(c.out, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (absl::StartsWith(out, prefix) || absl::StrContains(out, "\n" + prefix)) break;
+  }
+  return out;
+}
+
 // The LSN of `bank replica`'s "caught up at LSN L ..." line.
 std::string CaughtUpLsn(const std::string& out) {
   const std::string line = "caught up at LSN ";
@@ -125,7 +141,12 @@ TEST_CASE("a replicated bank rides out a NATS server killed and restarted mid-ru
                      "--transfers", std::to_string(kTransfers), "--durability", "replicated",
                      "--nats", (*nats)->url(), "--threads", "2"},
                     /*merge_stderr=*/true);
-  // Kill the server twice while the run replicates.
+  // Kill the server twice while the run replicates: the first time once
+  // it has acknowledged transfers (not at a fixed instant, which a slow
+  // machine could reach before the run started, or a fast one after it
+  // ended).
+  std::string out = ReadUntilLine(run, "acked 1000", absl::Seconds(60));
+  REQUIRE(absl::StrContains(out, "acked 1000"));
   for (int i = 0; i < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     REQUIRE((*nats)->Kill().ok());
@@ -138,8 +159,9 @@ TEST_CASE("a replicated bank rides out a NATS server killed and restarted mid-ru
     for (int i = 0; i < 1200 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!done) kill(run.pid, SIGKILL);
   });
-  std::string out;
-  const int code = Finish(run, &out);
+  std::string rest;
+  const int code = Finish(run, &rest);
+  out += rest;
   done = true;
   watchdog.join();
   INFO("bank run:\n" << out.substr(out.size() > 3000 ? out.size() - 3000 : 0));
@@ -152,22 +174,6 @@ TEST_CASE("a replicated bank rides out a NATS server killed and restarted mid-ru
   CHECK(r.transfers == kTransfers);
 }
 
-
-// Reads the child's output until a line starts with `prefix` (bounded).
-std::string ReadUntilLine(testing::Child& c, const std::string& prefix, absl::Duration timeout) {
-  std::string out;
-  const absl::Time deadline = absl::Now() + timeout;
-  char buf[4096];
-  while (absl::Now() < deadline) {
-    pollfd p{c.out, POLLIN, 0};
-    if (poll(&p, 1, 50) <= 0) continue;
-    const ssize_t n = read(c.out, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (absl::StartsWith(out, prefix) || absl::StrContains(out, "\n" + prefix)) break;
-  }
-  return out;
-}
 
 // A replicated `bank run` with far more transfers than a test lets it do.
 Child StartLeader(const NatsServer& nats, const std::string& dir, bool merge_stderr) {
