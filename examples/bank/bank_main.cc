@@ -86,6 +86,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -381,6 +382,25 @@ absl::StatusOr<std::shared_ptr<engram::Replicator>> ConnectReplicator(const Args
       std::shared_ptr<engram::JetStream>(*std::move(js)), options));
 }
 
+// The image's options for `a`: its durability (with a replicator connected
+// to --nats at kReplicated), segment size and progress output.
+absl::StatusOr<engram::MemoryImage::Options> MakeImageOptions(const Args& a) {
+  engram::MemoryImage::Options o;
+  o.journal.durability = a.durability;
+  o.journal.create_if_missing = a.command == "run";
+  if (a.segment_size != 0) o.journal.segment_size = a.segment_size;
+  if (a.durability == engram::Durability::kReplicated) {
+    absl::StatusOr<std::shared_ptr<engram::Replicator>> replicator = ConnectReplicator(a);
+    if (!replicator.ok()) return replicator.status();
+    o.journal.replicator = *std::move(replicator);
+  }
+  o.progress = [](uint64_t events, uint64_t lsn) {
+    std::fprintf(stderr, "bank: replayed %llu events (LSN %llu)\n",
+                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(lsn));
+  };
+  return o;
+}
+
 double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -673,9 +693,11 @@ int StandbyCommand(const Args& a, engram::ActorSystem& system, engram::MemoryIma
 
 }  // namespace
 
-// bank replica: copies the stream into --journal. With --take-over, returns
-// -1 once caught up: the caller goes on as `run` on the copy.
-int ReplicaCommand(const Args& a) {
+// bank replica: copies the stream into --journal. `on_open` (may be empty)
+// runs once the copy is open, holding its writer lock (TakeOverCommand
+// starts a Standby on the copy there). With --take-over, returns -1 once
+// caught up and the copy closed: the caller goes on as the copy's writer.
+int ReplicaCommand(const Args& a, const std::function<absl::Status()>& on_open = {}) {
   absl::StatusOr<std::unique_ptr<engram::NatsJetStream>> connected = ConnectNats(a);
   if (!connected.ok()) {
     std::fprintf(stderr, "bank: %s\n", connected.status().ToString().c_str());
@@ -712,6 +734,13 @@ int ReplicaCommand(const Args& a) {
                     static_cast<unsigned long long>(follower->divergent_records()),
                     static_cast<unsigned long long>(follower->last_lsn()),
                     follower->divergent_file().c_str());
+      }
+      if (on_open) {
+        if (absl::Status s = on_open(); !s.ok()) {
+          std::fprintf(stderr, "bank: following %s: %s\n", a.journal.c_str(),
+                       s.ToString().c_str());
+          return 1;
+        }
       }
       break;
     }
@@ -763,6 +792,76 @@ int ReplicaCommand(const Args& a) {
   }
 }
 
+// `bank replica` without --until-caught-up: the copy is followed by a
+// Standby, so this process holds a live image of the leader's state (as the
+// same-host standby does). With --take-over, once the copy is caught up and
+// closed, the Standby takes its lock and becomes the writer: its journal's
+// epoch record, published with ExpectLastSeq = the last sequence copied, is
+// the compare-and-set. The image is already up to date, so the takeover
+// replays nothing. If the stream moved on meanwhile (the last messages of
+// the leader it replaces arrived late), it starts again from the copy.
+int FollowWithImage(Args a) {
+  a.durability = engram::Durability::kReplicated;
+  for (int attempt = 1;; ++attempt) {
+    engram::ActorSystemOptions system_options;
+    system_options.scheduler.threads = a.threads;
+    engram::ActorSystem system(system_options);
+    engram::EventRegistry registry;
+    if (absl::Status s = bank::RegisterEvents(registry); !s.ok()) {
+      std::fprintf(stderr, "bank: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    engram::MemoryImage image(system, registry);
+    bank::RegisterKinds(image);
+    absl::StatusOr<engram::MemoryImage::Options> image_options = MakeImageOptions(a);
+    if (!image_options.ok()) {
+      std::fprintf(stderr, "bank: %s\n", image_options.status().ToString().c_str());
+      return 1;
+    }
+    engram::Standby standby(image);
+    engram::Standby::Options options;
+    options.image = *std::move(image_options);
+    options.take_over = a.take_over;
+    const int code = ReplicaCommand(a, [&] { return standby.Start(a.journal, options); });
+    if (code >= 0) return code;
+    const auto caught_up = std::chrono::steady_clock::now();
+    const absl::Status promoted = standby.AwaitPromoted(absl::Minutes(1));
+    if (absl::IsAborted(promoted) && attempt < 20) {
+      std::fprintf(stderr, "bank: the stream moved on while taking over (%s); catching up again\n",
+                   std::string(promoted.message()).c_str());
+      continue;
+    }
+    if (!promoted.ok()) {
+      std::fprintf(stderr, "bank: cannot take over %s: %s\n", a.journal.c_str(),
+                   promoted.ToString().c_str());
+      return 1;
+    }
+    standby.Stop();
+    // The epoch record must be in the stream before this node acts as the
+    // leader: that acknowledgement is the compare-and-set that won.
+    engram::Journal* journal = image.journal();
+    const uint64_t epoch_lsn = journal->epoch_record().base_lsn;
+    if (absl::Status s = journal->WaitDurable(epoch_lsn, absl::Seconds(60)); !s.ok()) {
+      std::fprintf(stderr, "bank: take-over lost: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    // T: from the copy caught up to the stream holding this epoch record
+    // (the lock, recovery, the stream's tail checked, the epoch published).
+    const engram::Standby::Promotion p = standby.state().promotion;
+    std::printf("promoted epoch %llu at LSN %llu in %.0f ms\n",
+                static_cast<unsigned long long>(journal->epoch()),
+                static_cast<unsigned long long>(epoch_lsn), Since(caught_up) * 1e3);
+    std::fprintf(stderr,
+                 "bank: takeover: the journal's recovery %.3f ms, then replaying LSN %llu..%llu "
+                 "that the image had not applied yet\n",
+                 absl::ToDoubleMilliseconds(p.recovery),
+                 static_cast<unsigned long long>(p.applied_lsn + 1),
+                 static_cast<unsigned long long>(p.last_lsn));
+    std::fflush(stdout);
+    return Run(a, system, image);
+  }
+}
+
 int main(int argc, char** argv) {
   Args args;
   CommandLine command_line;
@@ -783,13 +882,8 @@ int main(int argc, char** argv) {
         "bank");
   }
   if (args.command == "replica") {
-    if (const int code = ReplicaCommand(args); code >= 0) return code;
-    // --take-over: the copy's next writer, replicating to the same stream.
-    // Its epoch record is published with ExpectLastSeq = the last sequence
-    // copied: if another writer got there first, Open (or the first
-    // acknowledgement) fails, and nothing is acknowledged.
-    args.command = "run";
-    args.durability = engram::Durability::kReplicated;
+    if (args.until_caught_up && !args.take_over) return ReplicaCommand(args);
+    return FollowWithImage(args);
   }
   engram::ActorSystemOptions options;
   options.scheduler.threads = args.threads;
@@ -803,59 +897,22 @@ int main(int argc, char** argv) {
   if (args.command == "hash") return Hash(args, system, registry);
   engram::MemoryImage image(system, registry);
   bank::RegisterKinds(image);
-  engram::MemoryImage::Options image_options;
-  image_options.journal.durability = args.durability;
-  image_options.journal.create_if_missing = args.command == "run";
-  if (args.segment_size != 0) image_options.journal.segment_size = args.segment_size;
-  if (args.durability == engram::Durability::kReplicated) {
-    absl::StatusOr<std::shared_ptr<engram::Replicator>> replicator = ConnectReplicator(args);
-    if (!replicator.ok()) {
-      std::fprintf(stderr, "bank: %s\n", replicator.status().ToString().c_str());
-      return 1;
-    }
-    image_options.journal.replicator = *std::move(replicator);
+  absl::StatusOr<engram::MemoryImage::Options> made = MakeImageOptions(args);
+  if (!made.ok()) {
+    std::fprintf(stderr, "bank: %s\n", made.status().ToString().c_str());
+    return 1;
   }
+  engram::MemoryImage::Options image_options = *std::move(made);
   if (args.command == "check" && access(args.journal.c_str(), F_OK) != 0 && errno == ENOENT) {
     std::fprintf(stderr, "bank: nothing was written: %s does not exist\n", args.journal.c_str());
     return kNothingWritten;
   }
-  image_options.progress = [](uint64_t events, uint64_t lsn) {
-    std::fprintf(stderr, "bank: replayed %llu events (LSN %llu)\n",
-                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(lsn));
-  };
   if (args.command == "standby") return StandbyCommand(args, system, image, image_options);
   const auto start = std::chrono::steady_clock::now();
-  absl::Status opened = image.Open(args.journal, image_options);
-  // --take-over raced the last messages of the leader it replaces (they
-  // reached the stream after the copy caught up): catch up and try again.
-  for (int attempt = 1; args.take_over && absl::IsAborted(opened) && attempt <= 20; ++attempt) {
-    std::fprintf(stderr, "bank: the stream moved on while taking over (%s); catching up again\n",
-                 std::string(opened.message()).c_str());
-    Args again = args;
-    again.command = "replica";
-    if (const int code = ReplicaCommand(again); code >= 0) return code == 0 ? 1 : code;
-    opened = image.Open(args.journal, image_options);
-  }
-  if (absl::Status s = opened; !s.ok()) {
+  if (absl::Status s = image.Open(args.journal, image_options); !s.ok()) {
     std::fprintf(stderr, "bank: cannot open %s: %s\n", args.journal.c_str(),
                  s.ToString().c_str());
     return 1;
-  }
-  if (args.take_over) {
-    // The epoch record must be in the stream before this node acts as the
-    // leader: that acknowledgement is the compare-and-set that won.
-    engram::Journal* journal = image.journal();
-    const uint64_t epoch_lsn = journal->epoch_record().base_lsn;
-    if (absl::Status s = journal->WaitDurable(epoch_lsn, absl::Seconds(60)); !s.ok()) {
-      std::fprintf(stderr, "bank: take-over lost: %s\n", s.ToString().c_str());
-      return 1;
-    }
-    // T: from the copy caught up to the stream holding this epoch record
-    // (recovery, the stream's tail checked, the epoch published).
-    std::printf("promoted epoch %llu at LSN %llu in %.0f ms\n",
-                static_cast<unsigned long long>(journal->epoch()),
-                static_cast<unsigned long long>(epoch_lsn), Since(start) * 1e3);
-    std::fflush(stdout);
   }
   const auto& rec = image.recovery();
   std::fprintf(stderr, "bank: recovered %llu streams, %llu events in %.3f s%s%s\n",
